@@ -1,0 +1,1 @@
+"""Courtside core."""

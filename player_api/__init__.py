@@ -1,0 +1,1 @@
+"""Courtside player_api."""
