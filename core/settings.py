@@ -1,0 +1,74 @@
+"""Settings from the environment (prefix ``COURTSIDE_``), built by a function, never at import."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me-0000000000000000"  # noqa: S105 - refused outside dev
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. The README's configuration table lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="COURTSIDE_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_broker_url: str = ""
+    celery_always_eager: bool = False
+
+    storage_backend: Literal["local", "s3"] = "local"
+    media_dir: Path | None = None
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "courtside"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    max_upload_bytes: int = Field(default=2 * 1024**3, gt=0)
+    playback_token_ttl_s: int = Field(default=6 * 3600, gt=0)
+    session_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
+    ffmpeg_bin: str = "ffmpeg"
+    ffprobe_bin: str = "ffprobe"
+    transcode_timeout_s: int = Field(default=3600, gt=0)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("COURTSIDE_SECRET_KEY must be at least 32 characters")
+        return value
+
+    def model_post_init(self, __context: object) -> None:
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError("set COURTSIDE_SECRET_KEY: the development secret is refused")
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL; the embedded default is a SQLite file under ``var_dir``."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'courtside.db'}"
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.redis_url
+
+    @property
+    def local_media_dir(self) -> Path:
+        return self.media_dir or self.var_dir / "media"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings()
