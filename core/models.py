@@ -1,0 +1,191 @@
+"""Every table. Behaviour lives in the domain packages, not here."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Role(enum.StrEnum):
+    FAN = "fan"
+    PARTNER = "partner"
+    RIGHTS_MANAGER = "rights_manager"
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+class AssetStatus(enum.StrEnum):
+    UPLOADING = "uploading"
+    UPLOADED = "uploaded"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings (no native PG enum) so adding a state is a one-line change.
+    return Enum(cls, name=name, native_enum=False, length=32, values_callable=_values)
+
+
+def _values(cls: type[enum.Enum]) -> list[str]:
+    return [str(member.value) for member in cls]
+
+
+class TZDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on PostgreSQL and SQLite (which drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+user_leagues = Table(
+    "user_leagues",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("league_id", ForeignKey("leagues.id", ondelete="CASCADE"), primary_key=True),
+)
+
+api_key_leagues = Table(
+    "api_key_leagues",
+    Base.metadata,
+    Column("api_key_id", ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True),
+    Column("league_id", ForeignKey("leagues.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class League(Base):
+    __tablename__ = "leagues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    handle: Mapped[str] = mapped_column(String(40), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.FAN)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    leagues: Mapped[list[League]] = relationship(secondary=user_leagues, lazy="selectin")
+
+
+class ApiKey(Base):
+    """A machine credential. Only a SHA-256 of the random secret is kept; it is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    leagues: Mapped[list[League]] = relationship(secondary=api_key_leagues, lazy="selectin")
+
+
+class UserSession(Base):
+    """A signed-in fan's bearer token (hashed like API keys), revocable by deleting the row."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(TZDateTime())
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Asset(Base):
+    """A highlight clip and its processing state."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[AssetStatus] = mapped_column(
+        _enum(AssetStatus, "asset_status"), default=AssetStatus.UPLOADING, index=True
+    )
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    source_filename: Mapped[str] = mapped_column(String(300), default="")
+    source_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    master_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    league: Mapped[League] = relationship(lazy="joined")
+    renditions: Mapped[list[Rendition]] = relationship(
+        back_populates="asset",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        order_by="Rendition.height.desc()",
+    )
+
+
+class Rendition(Base):
+    """One rung of a ready asset's HLS ladder."""
+
+    __tablename__ = "renditions"
+    __table_args__ = (UniqueConstraint("asset_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bandwidth: Mapped[int] = mapped_column(Integer)
+    codecs: Mapped[str] = mapped_column(String(100), default="")
+    playlist_key: Mapped[str] = mapped_column(String(1024))
+    extra: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    asset: Mapped[Asset] = relationship(back_populates="renditions")

@@ -1,0 +1,82 @@
+"""Fan-facing API: catalog, playback, media."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import BaseModel
+
+from core.deps import SessionDep, SettingsDep, StoreDep
+from player_api import catalog, playback
+from player_api.media_response import media_response, playlist_response
+from rights import tokens
+
+router = APIRouter(prefix="/v1", tags=["playback"])
+
+
+def signing_keys(request: Request) -> tokens.SigningKeys:
+    keys: tokens.SigningKeys = request.app.state.signing_keys
+    return keys
+
+
+@router.get("/highlights", response_model=catalog.HighlightPage)
+def list_highlights(
+    request: Request,
+    session: SessionDep,
+    league: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 24,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> catalog.HighlightPage:
+    """Ready highlights, newest first. **Who:** anyone, signed in or not."""
+    assets, next_cursor = catalog.list_ready(session, league=league, limit=limit, cursor=cursor)
+    items = [
+        catalog.HighlightOut(
+            id=a.id,
+            league=a.league.slug,
+            league_name=a.league.name,
+            title=a.title,
+            description=a.description,
+            duration_s=a.duration_s,
+            published_at=a.ready_at or a.created_at,
+            playback_url=str(request.url_for("start_playback", asset_id=a.id)),
+        )
+        for a in assets
+    ]
+    return catalog.HighlightPage(items=items, next_cursor=next_cursor)
+
+
+class PlaybackOut(BaseModel):
+    asset_id: str
+    master_url: str
+    expires_at: datetime
+
+
+@router.post("/playback/{asset_id}", response_model=PlaybackOut)
+def start_playback(
+    request: Request, session: SessionDep, settings: SettingsDep, asset_id: str
+) -> PlaybackOut:
+    """A master playlist URL for a ready highlight, valid for a few hours.
+    **Who:** anyone (rights permitting)."""
+    ttl = settings.playback_token_ttl_s
+    token = playback.start_playback(session, signing_keys(request), asset_id, ttl)
+    url = request.url_for("stream_media", token=token, path="master.m3u8")
+    expires = datetime.now(UTC) + timedelta(seconds=ttl)
+    return PlaybackOut(asset_id=asset_id, master_url=str(url), expires_at=expires)
+
+
+@router.get("/stream/{token}/{path:path}", include_in_schema=True)
+def stream_media(
+    request: Request,
+    store: StoreDep,
+    token: str,
+    path: str,
+    range_header: Annotated[str | None, Header(alias="range")] = None,
+) -> Response:
+    """Playlists and segments of one playback. **Who:** holders of a valid playback token."""
+    grant = playback.open_grant(signing_keys(request), token)
+    key = playback.object_key(grant, path)
+    if playback.is_playlist(key):
+        return playlist_response(store, key)
+    return media_response(store, key, range_header)

@@ -1,0 +1,66 @@
+"""The composition root: ``create_app(settings)`` wires every dependency once."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from core.celery_app import configure_celery
+from core.db import engine_for, make_sessionmaker
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+from core.storage import make_object_store
+from ingest.routes import router as assets_router
+from player_api.accounts import router as accounts_router
+from player_api.routes import router as playback_router
+from rights.tokens import SigningKeys
+from web.errors import install_error_handlers
+from web.health import router as health_router
+from web.middleware import BodyLimitMiddleware, RequestIdMiddleware
+
+STATIC_DIR = Path(str(files("web") / "static"))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API and the fan pages, for ``settings`` (the environment's when omitted)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    configure_celery(settings)
+    app = FastAPI(title="Courtside API", version="1", docs_url="/docs")
+    app.state.settings = settings
+    app.state.sessionmaker = make_sessionmaker(engine_for(settings.db_url))
+    app.state.store = make_object_store(settings)
+    app.state.signing_keys = SigningKeys.single(settings.secret_key.get_secret_value().encode())
+    install_error_handlers(app)
+    for router in (health_router, assets_router, playback_router, accounts_router):
+        app.include_router(router)
+    _add_middleware(app, settings)
+    _add_pages(app)
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    # Players on other origins (embeds, apps' web views) fetch playlists and segments;
+    # credentials are never sent cross-origin, the token is in the URL.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Range"],
+        expose_headers=["Content-Length", "Content-Range"],
+    )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
+    app.add_middleware(RequestIdMiddleware)
+
+
+def _add_pages(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def fan_home() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")

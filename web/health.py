@@ -1,0 +1,76 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+
+import redis
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.errors import CourtsideError
+from core.settings import Settings
+from core.storage import ObjectStore
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up. **Who:** anyone."""
+    return {"status": "ok"}
+
+
+def _check_db(request: Request) -> None:
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    with factory() as session:
+        session.execute(text("SELECT 1"))
+
+
+def _check_redis(request: Request) -> None:
+    settings: Settings = request.app.state.settings
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _check_store(request: Request) -> None:
+    store: ObjectStore = request.app.state.store
+    store.check()
+
+
+def _check_ffmpeg(request: Request) -> None:
+    settings: Settings = request.app.state.settings
+    for binary in (settings.ffmpeg_bin, settings.ffprobe_bin):
+        if shutil.which(binary) is None:
+            raise FileNotFoundError(f"{binary} not found on PATH")
+
+
+CHECKS: dict[str, Callable[[Request], None]] = {
+    "database": _check_db,
+    "redis": _check_redis,
+    "store": _check_store,
+    "ffmpeg": _check_ffmpeg,
+}
+
+
+def _run(check: Callable[[Request], None], request: Request) -> str:
+    try:
+        check(request)
+    except (CourtsideError, OSError, redis.RedisError, Exception) as exc:  # noqa: BLE001 - a probe reports any failure as "not ready", it must not raise
+        return f"error: {type(exc).__name__}: {exc}"[:300]
+    return "ok"
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """Every dependency answers: database, Redis, object store, ffmpeg. **Who:** anyone."""
+    results = {name: _run(check, request) for name, check in CHECKS.items()}
+    ready = all(result == "ok" for result in results.values())
+    body = {"status": "ready" if ready else "not_ready", "checks": results}
+    return JSONResponse(body, status_code=200 if ready else 503)
