@@ -438,7 +438,9 @@ class LocalObjectStore(ObjectStore):
             source.seek(start)
             while remaining is None or remaining > 0:
                 with _os_errors(f"read {_describe(key)}"):
-                    chunk = source.read(chunk_size if remaining is None else min(chunk_size, remaining))
+                    chunk = source.read(
+                        chunk_size if remaining is None else min(chunk_size, remaining)
+                    )
                 if not chunk:
                     return
                 if remaining is not None:
@@ -502,7 +504,8 @@ class LocalObjectStore(ObjectStore):
                 dirnames[:] = [
                     name
                     for name in dirnames
-                    if (stem + name + "/").startswith(prefix) or prefix.startswith(stem + name + "/")
+                    if (stem + name + "/").startswith(prefix)
+                    or prefix.startswith(stem + name + "/")
                 ]
                 keys.extend(
                     stem + name
@@ -550,7 +553,8 @@ def _translate(exc: ClientError | BotoCoreError, what: str) -> StorageError:
         if code in _UNAVAILABLE_CODES or status >= 500:
             return StorageUnavailable(f"{what}: S3 answered {code or status}")
         message = exc.response.get("Error", {}).get("Message", "")
-        return StorageError(f"{what}: S3 answered {code or status}: {message}".rstrip(": "))
+        detail = f"{code or status}: {message}" if message else f"{code or status}"
+        return StorageError(f"{what}: S3 answered {detail}")
     if isinstance(exc, BotoConnectionError | HTTPClientError):
         # Connection refused, DNS, TLS, timeouts and dropped connections, after retries.
         return StorageUnavailable(f"{what}: S3 unreachable: {exc}")
@@ -596,7 +600,11 @@ def make_s3_client(
 
 
 class S3ObjectStore(ObjectStore):
-    """Objects in one S3 bucket."""
+    """Objects in one S3 bucket.
+
+    The credentials need ``s3:ListBucket`` as well as object access: without it S3 answers 403
+    instead of 404 for a missing key, which surfaces as a StorageError, not ObjectNotFound.
+    """
 
     def __init__(self, client: S3Client, bucket: str) -> None:
         self._client = client

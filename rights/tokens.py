@@ -59,7 +59,7 @@ def sign(keys: SigningKeys, claims: Mapping[str, Any], *, ttl_s: int, now: float
 
 def verify(keys: SigningKeys, token: str, *, now: float | None = None) -> dict[str, Any]:
     """The claims of a valid, unexpired token; InvalidToken otherwise."""
-    if len(token) > 4096 or token.count(".") != 2:
+    if len(token) > 4096 or token.count(".") != 2 or not token.isascii():
         raise InvalidToken("malformed playback token")
     kid, body, signature = token.split(".")
     key = keys.keys.get(kid)

@@ -1,7 +1,8 @@
 """Errors of the transcoder.
 
 Each carries a ``code`` (stable, for the API and webhooks) and a ``message`` written for the
-partner who uploaded the file. ``str(error)`` may add detail for logs that a partner never sees.
+partner who uploaded the file; ``str(error)`` is that message, so it is safe to show. What
+operators need (ffmpeg's exit status and stderr) sits in separate attributes.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ class FFmpegFailed(TranscodeError):
         # Celery pickles errors across processes; rebuild from what __init__ needs.
         return (type(self), (self.returncode, self.stderr_tail, self.message), self.__dict__)
 
-    def __str__(self) -> str:
+    @property
+    def detail(self) -> str:
+        """One line for logs: the exit status and ffmpeg's last words."""
         last_line = self.stderr_tail.strip().rsplit("\n", 1)[-1]
-        return f"{self.message} (exit status {self.returncode}: {last_line or 'no output'})"
+        return f"exit status {self.returncode}: {last_line or 'no output'}"
 
 
 class FFmpegTimeout(FFmpegFailed, TimeoutError):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from core.db import session_scope
 from core.errors import Retryable
@@ -68,7 +68,10 @@ def process_asset(tools: Toolbox, asset_id: str) -> None:
 
 def _begin(sessions: sessionmaker[Session], asset_id: str) -> int | None:
     with session_scope(sessions) as session:
-        asset = session.get(Asset, asset_id, with_for_update=True)
+        # Lock only the asset row (PostgreSQL refuses FOR UPDATE across the league outer join).
+        asset = session.get(
+            Asset, asset_id, with_for_update=True, options=[lazyload(Asset.league)]
+        )
         if asset is None or asset.status in (AssetStatus.READY, AssetStatus.DELETED):
             log.info("nothing to process", extra=fields(asset_id=asset_id))
             return None

@@ -1,0 +1,120 @@
+"""Fixtures against the real services: PostgreSQL (a savepoint per test), Redis, the local
+object store in a temp dir, and the app from its composition root."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.auth import create_api_key
+from core.migrate import upgrade
+from core.models import League, Role
+from core.settings import Settings
+from web.app import create_app
+
+PG_ADMIN_URL = os.environ.get(
+    "COURTSIDE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_TEST_URL = os.environ.get("COURTSIDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def fresh_database(name: str) -> str:
+    """Drop and create database ``name``, migrate it to head, return its URL."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
+
+
+def make_settings(tmp: Path, database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "secret_key": TEST_SECRET,
+        "var_dir": tmp,
+        "media_dir": tmp / "media",
+        "database_url": database_url,
+        "redis_url": REDIS_TEST_URL,
+        "log_json": False,
+        **overrides,
+    }
+    return Settings.model_validate(values)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return fresh_database(f"courtside_test_{worker}")
+
+
+@pytest.fixture
+def db_connection(pg_url: str) -> Iterator[Connection]:
+    engine = create_engine(pg_url)
+    with engine.connect() as connection:
+        outer = connection.begin()
+        yield connection
+        outer.rollback()
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(db_connection: Connection) -> sessionmaker[Session]:
+    """Sessions whose commits are savepoints inside the test's transaction (rolled back)."""
+    return sessionmaker(
+        bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
+@pytest.fixture
+def db(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def settings(tmp_path: Path, pg_url: str) -> Settings:
+    return make_settings(tmp_path, pg_url)
+
+
+@pytest.fixture
+def app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
+    app = create_app(settings)
+    app.state.sessionmaker = sessions
+    return app
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def league(db: Session) -> League:
+    league = League(slug="premier", name="Premier Test League")
+    db.add(league)
+    db.commit()
+    return league
+
+
+@pytest.fixture
+def partner_key(db: Session, league: League) -> str:
+    _key, secret = create_api_key(db, role=Role.PARTNER, leagues=[league], name="test partner")
+    db.commit()
+    return secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}

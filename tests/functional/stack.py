@@ -1,0 +1,135 @@
+"""A whole Courtside on loopback for end-to-end tests: the API and a Celery worker as real
+processes, PostgreSQL, Redis and the local store in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess  # noqa: TID251 - the tests start the real service processes
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import redis
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.auth import create_api_key
+from core.db import session_scope
+from core.models import League, Role
+from tests.conftest import TEST_SECRET, fresh_database
+
+E2E_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@dataclass(frozen=True)
+class Stack:
+    base_url: str
+    sessions: sessionmaker[Session]
+    media_dir: Path
+    logs: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env(tmp: Path, database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "COURTSIDE_ENVIRONMENT": "test",
+        "COURTSIDE_SECRET_KEY": TEST_SECRET,
+        "COURTSIDE_VAR_DIR": str(tmp),
+        "COURTSIDE_DATABASE_URL": database_url,
+        "COURTSIDE_REDIS_URL": E2E_REDIS_URL,
+        "COURTSIDE_LOG_JSON": "false",
+    }
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "web.cli", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_healthy(base_url: str, api: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise RuntimeError(f"the API exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx2.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the API did not become healthy")
+
+
+@contextmanager
+def running_stack(tmp: Path) -> Iterator[Stack]:
+    database_url = fresh_database("courtside_e2e")
+    redis.Redis.from_url(E2E_REDIS_URL).flushdb()
+    env = _env(tmp, database_url)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    worker = _start(["worker", "-Q", "ingest,transcode,default", "-c", "1"], env, tmp / "worker.log")
+    api = _start(["serve", "--port", str(port)], env, tmp / "api.log")
+    engine = create_engine(database_url)
+    try:
+        _wait_healthy(base_url, api, tmp / "api.log")
+        yield Stack(base_url, sessionmaker(engine, expire_on_commit=False), tmp / "media", tmp)
+    finally:
+        _stop(api)
+        _stop(worker)
+        engine.dispose()
+
+
+def make_partner(stack: Stack, slug: str) -> str:
+    with session_scope(stack.sessions) as session:
+        league = League(slug=slug, name=slug.title())
+        session.add(league)
+        session.flush()
+        _key, secret = create_api_key(session, role=Role.PARTNER, leagues=[league])
+    return secret
+
+
+def wait_for_status(
+    client: httpx2.Client, asset_id: str, key: str, statuses: set[str], timeout_s: float = 120
+) -> dict[str, object]:
+    """Poll the partner API until the asset reaches one of ``statuses``; returns its body."""
+    deadline = time.monotonic() + timeout_s
+    seen_progress: list[int] = []
+    while time.monotonic() < deadline:
+        body: dict[str, object] = client.get(
+            f"/v1/assets/{asset_id}", headers={"Authorization": f"Bearer {key}"}
+        ).json()
+        seen_progress.append(int(str(body["progress"])))
+        if body["status"] in statuses:
+            body["_progress_seen"] = seen_progress
+            return body
+        time.sleep(0.25)
+    raise AssertionError(f"asset {asset_id} did not reach {statuses}: last {body}")
