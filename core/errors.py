@@ -1,4 +1,7 @@
-"""The project's own errors. Each also inherits the builtin it resembles, so callers may catch either."""
+"""The project's own errors.
+
+Each also inherits the builtin it resembles, so callers may catch either.
+"""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class SignInIn(BaseModel):
 
 class SessionOut(BaseModel):
     token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type name, not a secret
 
 
 class MeOut(BaseModel):

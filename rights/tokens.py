@@ -49,7 +49,9 @@ def _signature(key: bytes, kid: str, body: str) -> str:
     return _b64(hmac.new(key, f"{kid}.{body}".encode(), hashlib.sha256).digest())
 
 
-def sign(keys: SigningKeys, claims: Mapping[str, Any], *, ttl_s: int, now: float | None = None) -> str:
+def sign(
+    keys: SigningKeys, claims: Mapping[str, Any], *, ttl_s: int, now: float | None = None
+) -> str:
     """A token for ``claims`` that expires ``ttl_s`` seconds from ``now``."""
     payload = {**claims, "exp": int((now or time.time()) + ttl_s)}
     body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())

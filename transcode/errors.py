@@ -27,7 +27,7 @@ class UnsupportedInput(TranscodeError, ValueError):
     """The uploaded file is not something we can transcode; retrying will not help.
 
     ``code`` is one of ``not_media``, ``no_video_stream``, ``unsupported_codec``, ``corrupt``,
-    ``too_long``, ``too_large_dimensions``.
+    ``too_long``, ``too_large_dimensions``, ``too_small_dimensions``.
     """
 
     code = "unsupported_input"

@@ -25,7 +25,9 @@ from transcode.errors import TranscodeError
 from transcode.hls import HlsOutput, transcode_to_hls
 
 log = logging.getLogger(__name__)
-INTERNAL_ERROR = "Processing failed on our side. We have been alerted; you do not need to re-upload."
+INTERNAL_ERROR = (
+    "Processing failed on our side. We have been alerted; you do not need to re-upload."
+)
 _CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".m4s": "video/iso.segment"}
 
 
@@ -69,9 +71,7 @@ def process_asset(tools: Toolbox, asset_id: str) -> None:
 def _begin(sessions: sessionmaker[Session], asset_id: str) -> int | None:
     with session_scope(sessions) as session:
         # Lock only the asset row (PostgreSQL refuses FOR UPDATE across the league outer join).
-        asset = session.get(
-            Asset, asset_id, with_for_update=True, options=[lazyload(Asset.league)]
-        )
+        asset = session.get(Asset, asset_id, with_for_update=True, options=[lazyload(Asset.league)])
         if asset is None or asset.status in (AssetStatus.READY, AssetStatus.DELETED):
             log.info("nothing to process", extra=fields(asset_id=asset_id))
             return None

@@ -10,7 +10,8 @@ from core.celery_app import app, app_settings
 from core.db import engine_for, make_sessionmaker
 from core.errors import Retryable
 from core.storage import make_object_store
-from transcode.publish import Toolbox, process_asset as run_processing
+from transcode.publish import Toolbox
+from transcode.publish import process_asset as run_processing
 
 
 @lru_cache(maxsize=1)

@@ -83,7 +83,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_beat(settings: Settings, _args: argparse.Namespace) -> None:
     app = configure_celery(settings)
-    app.start(["beat", "-l", settings.log_level, "-s", str(settings.var_dir / "celerybeat-schedule")])
+    app.start(
+        ["beat", "-l", settings.log_level, "-s", str(settings.var_dir / "celerybeat-schedule")]
+    )
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -133,8 +135,9 @@ def _identity_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     create.add_argument("--name", default="")
     create.set_defaults(run=cmd_key_create)
     user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
-    create = user.add_parser("create", help="create a user (password from a prompt or "
-                             "COURTSIDE_NEW_USER_PASSWORD)")
+    create = user.add_parser(
+        "create", help="create a user (password from a prompt or COURTSIDE_NEW_USER_PASSWORD)"
+    )
     create.add_argument("--email", required=True)
     create.add_argument("--handle", required=True)
     create.add_argument("--role", choices=roles, default=Role.FAN.value)

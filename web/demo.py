@@ -28,9 +28,17 @@ class DemoClip:
 
 
 CLIPS = (
-    DemoClip("Last-minute winner", "Stoppage-time strike seals the derby.", "testsrc2=s=1280x720:r=30"),
-    DemoClip("Double save", "The keeper denies both efforts in two seconds.", "smptehdbars=s=1280x720:r=30"),
-    DemoClip("Buzzer beater", "Three from way downtown as time expires.", "rgbtestsrc=s=960x540:r=30"),
+    DemoClip(
+        "Last-minute winner", "Stoppage-time strike seals the derby.", "testsrc2=s=1280x720:r=30"
+    ),
+    DemoClip(
+        "Double save",
+        "The keeper denies both efforts in two seconds.",
+        "smptehdbars=s=1280x720:r=30",
+    ),
+    DemoClip(
+        "Buzzer beater", "Three from way downtown as time expires.", "rgbtestsrc=s=960x540:r=30"
+    ),
 )
 
 
@@ -73,7 +81,9 @@ def seed_demo(
     """Idempotent for the league and clips; a new partner key each run (keys are shown once)."""
     league = _league(session)
     key, secret = create_api_key(session, role=Role.PARTNER, leagues=[league], name="demo partner")
-    partner = Principal(kind="api_key", id=key.id, role=Role.PARTNER, league_ids=frozenset({league.id}))
+    partner = Principal(
+        kind="api_key", id=key.id, role=Role.PARTNER, league_ids=frozenset({league.id})
+    )
     have = _existing_titles(session, league)
     queued: list[str] = []
     with tempfile.TemporaryDirectory(prefix="courtside-demo-") as tmp:
@@ -95,6 +105,8 @@ def _sources(
         found.append((out, meta))
     bunny = "Big Buck Bunny (sample footage)"
     if shared_clip.is_file() and bunny not in have:
-        meta = UploadMeta(DEMO_LEAGUE, bunny, "Blender Foundation, CC BY 3.0.", "bbb.mp4", "video/mp4")
+        meta = UploadMeta(
+            DEMO_LEAGUE, bunny, "Blender Foundation, CC BY 3.0.", "bbb.mp4", "video/mp4"
+        )
         found.append((shared_clip, meta))
     return found

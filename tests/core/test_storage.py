@@ -86,7 +86,7 @@ def _payload(size: int) -> bytes:
 
 
 class TrickleStream(io.BytesIO):
-    """A non-seekable stream whose reads come back short, like a socket or a request body."""
+    """A stream that says it cannot seek and whose reads come back short, like a socket."""
 
     def __init__(self, data: bytes, max_read: int = 64 * 1024) -> None:
         super().__init__(data)

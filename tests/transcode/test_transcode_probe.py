@@ -184,3 +184,11 @@ def test_probe_never_follows_references_inside_an_upload(
 def test_probe_of_a_missing_file_is_not_the_partners_fault(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         probe(tmp_path / "gone.mp4", timeout_s=TIMEOUT_S)
+
+
+def test_probe_goes_by_content_not_by_name(tmp_path: Path, clip_with_audio: Path) -> None:
+    # The worker downloads every upload to a file called "source", without an extension.
+    source = tmp_path / "source"
+    source.write_bytes(clip_with_audio.read_bytes())
+
+    assert probe(source, timeout_s=TIMEOUT_S).video_codec == "h264"
