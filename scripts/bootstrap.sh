@@ -27,8 +27,9 @@ python_env() {
   [ -x .venv/bin/python ] || python3 -m venv .venv
   if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
     echo "bootstrap: installing Python dependencies"
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[dev]'
+    # Some machines' pip config names local indexes that may be absent; hide those warnings.
+    .venv/bin/pip install -q --upgrade pip 2> >(grep -v '^WARNING: Location' >&2)
+    .venv/bin/pip install -q -e '.[dev]' 2> >(grep -v '^WARNING: Location' >&2)
     touch .venv/.installed
   fi
 }

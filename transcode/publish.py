@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 INTERNAL_ERROR = (
     "Processing failed on our side. We have been alerted; you do not need to re-upload."
 )
-_CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".m4s": "video/iso.segment"}
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,8 @@ def _transcode_and_upload(tools: Toolbox, asset_id: str, prefix: str) -> HlsOutp
 def _upload(store: ObjectStore, out_dir: Path, prefix: str, files: list[str]) -> None:
     """Upload in the order given: the transcoder lists the master playlist last."""
     for relative in files:
-        path = out_dir / relative
-        store.put_file(f"{prefix}/{relative}", path, content_type=_CONTENT_TYPES.get(path.suffix))
+        # No content type given: the store derives it from the extension (.m3u8, .m4s, .mp4).
+        store.put_file(f"{prefix}/{relative}", out_dir / relative)
 
 
 def _progress_writer(sessions: sessionmaker[Session], asset_id: str) -> Callable[[float], None]:

@@ -12,7 +12,9 @@ from core.errors import (
     CourtsideError,
     Forbidden,
     InvalidInput,
+    InvalidKey,
     NotFound,
+    ObjectNotFound,
     StorageUnavailable,
     TooLarge,
     Unauthenticated,
@@ -25,11 +27,13 @@ STATUS_BY_ERROR: tuple[tuple[type[CourtsideError], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (NotFound, 404),
+    (ObjectNotFound, 404),  # a media path under a valid token that was never written
     (Conflict, 409),
     (TooLarge, 413),
     (UnsupportedMediaType, 415),
     (RangeNotSatisfiable, 416),
     (InvalidInput, 422),
+    (InvalidKey, 422),  # a path the store refuses to name
     (StorageUnavailable, 503),
 )
 
