@@ -28,7 +28,8 @@ RUN --mount=type=cache,target=/root/.cache/pip pip install .
 # lists, and web/static/vendor/ is listed, so a copy made before `pip install .` never lands.
 COPY --from=web-assets /build/node_modules/hls.js/dist/hls.min.js \
      /opt/venv/lib/python3.11/site-packages/web/static/vendor/hls.min.js
-RUN python -c "from web.app import STATIC_DIR; assert (STATIC_DIR / 'vendor/hls.min.js').is_file()"
+RUN python -c "from importlib.resources import files; \
+assert (files('web') / 'static/vendor/hls.min.js').is_file(), 'hls.js missing'"
 
 # --- runtime: Python, ffmpeg/ffprobe from Debian, the virtualenv, an unprivileged user
 FROM python:3.11-slim-bookworm AS runtime

@@ -160,9 +160,10 @@ def write_result(result: Result, out_dir: Path = RESULTS_DIR) -> Path:
     return path
 
 
-def report(result: Result, out_dir: Path = RESULTS_DIR, stream: TextIO = sys.stdout) -> Path:
-    """Print the table and write the JSON; returns the JSON's path."""
+def report(result: Result, out_dir: Path = RESULTS_DIR, stream: TextIO | None = None) -> Path:
+    """Print the table (to stdout unless ``stream``) and write the JSON; returns its path."""
     path = write_result(result, out_dir)
+    stream = stream or sys.stdout  # looked up now: stdout may have been replaced since import
     print(format_table(result), file=stream)
     print(f"  -> {path}", file=stream)
     return path

@@ -80,6 +80,8 @@ def measure(tmp: Path) -> Measurement:
 
 
 def _measure(settings: Settings, tmp: Path) -> Measurement:
+    # Other work on the machine shows up in every figure; the load says how much there was.
+    load_before = round(os.getloadavg()[0], 2)
     clip = tmp / "clip.mp4"
     run_ffmpeg(clip_argv(settings.ffmpeg_bin, CLIP, clip), timeout_s=FFMPEG_TIMEOUT_S)
     clip_s = probe(clip, ffprobe_bin=settings.ffprobe_bin, timeout_s=60).duration_s
@@ -100,6 +102,7 @@ def _measure(settings: Settings, tmp: Path) -> Measurement:
             "stack": "SQLite, local store, Redis db 12, API in-process (TestClient)",
             "poll_interval_s": POLL_S,
             "ffmpeg": ffmpeg_version(settings.ffmpeg_bin),
+            "load_1m_before": load_before,
         },
         figures={
             "clip_duration_s": clip_s,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from core.deps import SessionDep, SettingsDep, StoreDep
+from core.errors import NotFound, ObjectNotFound
 from player_api import catalog, playback
 from player_api.media_response import media_response, playlist_response
 from rights import tokens
@@ -77,6 +78,10 @@ def stream_media(
     """Playlists and segments of one playback. **Who:** holders of a valid playback token."""
     grant = playback.open_grant(signing_keys(request), token)
     key = playback.object_key(grant, path)
-    if playback.is_playlist(key):
-        return playlist_response(store, key)
-    return media_response(store, key, range_header)
+    try:
+        if playback.is_playlist(key):
+            return playlist_response(store, key)
+        return media_response(store, key, range_header)
+    except ObjectNotFound:
+        # Say nothing about the store's layout to the client.
+        raise NotFound("no such media file") from None

@@ -119,6 +119,26 @@ def environments(node: object) -> Iterator[dict[str, str]]:
             yield from environments(item)
 
 
+def variables(doc: Doc) -> Iterator[tuple[str, str]]:
+    """(NAME, value) of every environment-like entry: each key of every mapping anywhere
+    (so x- anchors count even where nothing merges them) and each ``KEY=value`` list item."""
+    for env in environments(doc):
+        yield from env.items()
+    yield from _mapping_items(doc)
+
+
+def _mapping_items(node: object) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, dict | list):
+                yield from _mapping_items(value)
+            else:
+                yield str(key), "" if value is None else str(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _mapping_items(item)
+
+
 def _env_dict(value: object) -> dict[str, str]:
     if isinstance(value, list):  # ["KEY=value", ...]
         return dict(str(item).partition("=")[::2] for item in value)
@@ -164,7 +184,7 @@ def cli_problems(doc: Doc) -> list[str]:
 
 
 def settings_var_problems(doc: Doc) -> list[str]:
-    used = {key for env in environments(doc) for key in env if key.startswith("COURTSIDE_")}
+    used = {key for key, _ in variables(doc) if key.startswith("COURTSIDE_")}
     used |= {name for name in interpolated(doc) if name.startswith("COURTSIDE_")}
     return [f"{var} is not a Settings field" for var in sorted(used - SETTINGS_VARS)]
 
@@ -212,13 +232,12 @@ def has_healthcheck(service: Doc) -> bool:
 
 def secret_problems(doc: Doc) -> list[str]:
     problems = []
-    for env in environments(doc):
-        for key, value in env.items():
-            if re.search("SECRET|PASSWORD", key) and not REQUIRED_VAR.fullmatch(value):
-                problems.append(f"{key} must be ${{NAME:?message}}, not a value or a default")
-            url = URL_PASSWORD.search(value)
-            if url and not REQUIRED_VAR.fullmatch(url["password"]):
-                problems.append(f"{key}: the password in the URL must be ${{NAME:?message}}")
+    for key, value in variables(doc):
+        if re.search("SECRET|PASSWORD", key) and not REQUIRED_VAR.fullmatch(value):
+            problems.append(f"{key} must be ${{NAME:?message}}, not a value or a default")
+        url = URL_PASSWORD.search(value)
+        if url and not REQUIRED_VAR.fullmatch(url["password"]):
+            problems.append(f"{key}: the password in the URL must be ${{NAME:?message}}")
     return problems
 
 
@@ -425,6 +444,9 @@ def test_checks_catch_unknown_settings(doc: Doc) -> None:
     broken = _broken(doc, "api", environment={"COURTSIDE_S3_ENDPOINT": "http://minio:9000"})
     assert settings_var_problems(broken)
     assert settings_var_problems(_broken(doc, "api", image="${COURTSIDE_IMAGE:-courtside}"))
+    unmerged = copy.deepcopy(doc)
+    unmerged["x-courtside-env"]["COURTSIDE_S3_ENDPOINT"] = "http://minio:9000"
+    assert settings_var_problems(unmerged) == ["COURTSIDE_S3_ENDPOINT is not a Settings field"]
 
 
 def test_checks_catch_queues_nobody_consumes_or_nobody_knows(doc: Doc) -> None:
@@ -447,6 +469,11 @@ def test_checks_catch_literal_secrets(doc: Doc) -> None:
     assert secret_problems(_broken(doc, "postgres", environment=defaulted))
     url = {"COURTSIDE_DATABASE_URL": "postgresql+psycopg://courtside:hunter2@postgres/courtside"}
     assert secret_problems(_broken(doc, "api", environment=url))
+    listed = _broken(doc, "minio", environment=["MINIO_ROOT_PASSWORD=minio123"])
+    assert secret_problems(listed)
+    anchored = copy.deepcopy(doc)
+    anchored["x-courtside-env"]["COURTSIDE_S3_SECRET_ACCESS_KEY"] = "minio123"
+    assert secret_problems(anchored)
 
 
 def test_checks_catch_an_incomplete_env_example(doc: Doc) -> None:

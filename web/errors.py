@@ -14,7 +14,6 @@ from core.errors import (
     InvalidInput,
     InvalidKey,
     NotFound,
-    ObjectNotFound,
     StorageUnavailable,
     TooLarge,
     Unauthenticated,
@@ -27,7 +26,6 @@ STATUS_BY_ERROR: tuple[tuple[type[CourtsideError], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (NotFound, 404),
-    (ObjectNotFound, 404),  # a media path under a valid token that was never written
     (Conflict, 409),
     (TooLarge, 413),
     (UnsupportedMediaType, 415),

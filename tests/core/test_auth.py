@@ -196,7 +196,10 @@ def test_sign_in_and_resolve_a_session(db: Session, league: League) -> None:
     assert token not in _all_text_in_db(db)
     principal = resolve_bearer(db, token)
     assert principal == Principal(
-        kind="user", id=user.id, role=Role.MODERATOR, league_ids=frozenset({league.id}),
+        kind="user",
+        id=user.id,
+        role=Role.MODERATOR,
+        league_ids=frozenset({league.id}),
         handle="mod",
     )
 

@@ -93,15 +93,22 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str, engine: Engine) 
     assert _schema_diff(engine) == []
     # The re-created schema is usable.
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO leagues (slug, name, created_at) "
-                                "VALUES ('x', 'X', CURRENT_TIMESTAMP)"))
+        connection.execute(
+            text(
+                "INSERT INTO leagues (slug, name, created_at) VALUES ('x', 'X', CURRENT_TIMESTAMP)"
+            )
+        )
         assert connection.execute(text("SELECT count(*) FROM leagues")).scalar_one() == 1
 
 
 def test_upgrade_at_head_is_a_no_op(database_url: str, engine: Engine) -> None:
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO leagues (slug, name, created_at) "
-                                "VALUES ('keep', 'Keep', CURRENT_TIMESTAMP)"))
+        connection.execute(
+            text(
+                "INSERT INTO leagues (slug, name, created_at) "
+                "VALUES ('keep', 'Keep', CURRENT_TIMESTAMP)"
+            )
+        )
     upgrade(database_url)
     with engine.connect() as connection:
         slugs = connection.execute(text("SELECT slug FROM leagues")).scalars().all()

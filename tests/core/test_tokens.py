@@ -44,7 +44,7 @@ def test_token_starts_with_the_current_kid(keys: SigningKeys) -> None:
     assert sign(keys, CLAIMS, ttl_s=60, now=NOW).startswith("k1.")
 
 
-def test_invalid_token_is_a_forbidden(keys: SigningKeys) -> None:
+def test_invalid_token_is_a_forbidden() -> None:
     assert issubclass(InvalidToken, Forbidden)
     assert InvalidToken.code == "invalid_token"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import httpx
+import httpx2
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
@@ -32,13 +32,13 @@ def register(
     email: str = "fan@example.com",
     handle: str = "hoops_fan",
     password: str = PASSWORD,
-) -> httpx.Response:
+) -> httpx2.Response:
     return client.post(
         "/v1/accounts", json={"email": email, "handle": handle, "password": password}
     )
 
 
-def sign_in(client: TestClient, email: str, password: str) -> httpx.Response:
+def sign_in(client: TestClient, email: str, password: str) -> httpx2.Response:
     return client.post("/v1/sessions", json={"email": email, "password": password})
 
 
@@ -197,6 +197,6 @@ def test_session_lifetime_follows_settings(client: TestClient, db: Session) -> N
     found = db.scalar(select(UserSession).where(UserSession.secret_hash == hash_secret(token)))
     assert found is not None
     ttl = timedelta(days=30)
-    assert before + ttl - timedelta(minutes=1) < found.expires_at < before + ttl + timedelta(
-        minutes=1
+    assert (
+        before + ttl - timedelta(minutes=1) < found.expires_at < before + ttl + timedelta(minutes=1)
     )

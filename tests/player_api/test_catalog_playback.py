@@ -6,20 +6,21 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote, urlsplit
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from starlette.types import Message
 
 from core.models import Asset, AssetStatus, League, Rendition
+from core.settings import Settings
 from core.storage import LocalObjectStore
 from rights import tokens
-from starlette.types import Message
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MASTER = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\nv0/index.m3u8\n"
-MEDIA = b"#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.0,\nseg_000.m4s\n#EXT-X-ENDLIST\n"
+MEDIA = b'#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2.0,\nseg_000.m4s\n#EXT-X-ENDLIST\n'
 SEGMENT = b"0123456789abcdef"
 SOURCE = b"SECRET-ORIGINAL-SOURCE-BYTES"
 
@@ -225,9 +226,7 @@ def test_cursor_pagination_returns_every_item_exactly_once(
     stamps += [BASE + timedelta(minutes=2, microseconds=123456), BASE - timedelta(days=1)]
     assets = [add_asset(db, league, title=f"a{i}", ready_at=s) for i, s in enumerate(stamps)]
     assets.append(add_asset(db, other_league, title="other", ready_at=BASE))
-    expected = [
-        a.id for a in sorted(assets, key=lambda a: (a.ready_at, a.id), reverse=True)
-    ]
+    expected = [a.id for a in sorted(assets, key=lambda a: (a.ready_at, a.id), reverse=True)]
 
     seen, pages = _walk_pages(client, limit)
     assert seen == expected
@@ -284,6 +283,26 @@ def test_playback_of_a_ready_asset_gives_a_master_url(client: TestClient, ready:
     assert expires > datetime.now(UTC) + timedelta(hours=1)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: COURTSIDE_PUBLIC_BASE_URL ('the API's public address' in the README) is never "
+    "read; player_api/routes.py builds playback_url and master_url from the request's Host "
+    "header and scheme, so behind a TLS-terminating proxy fans get http:// (internal) URLs",
+)
+def test_urls_handed_to_fans_use_the_public_base_url(
+    settings: Settings, client: TestClient, ready: Asset
+) -> None:
+    public = "https://play.example.com"
+    app = client.app
+    assert isinstance(app, FastAPI)
+    app.state.settings = settings.model_copy(update={"public_base_url": public})
+    internal = {"Host": "10.0.0.5:8000"}
+    listed = client.get("/v1/highlights", headers=internal).json()["items"][0]
+    assert listed["playback_url"] == f"{public}/v1/playback/{ready.id}"
+    master = client.post(f"/v1/playback/{ready.id}", headers=internal).json()["master_url"]
+    assert master.startswith(f"{public}/v1/stream/")
+
+
 def test_master_playlist_is_served(client: TestClient, ready: Asset) -> None:
     response = client.get(start(client, ready.id))
     assert response.status_code == 200
@@ -295,19 +314,17 @@ def test_master_playlist_is_served(client: TestClient, ready: Asset) -> None:
 def test_media_playlist_relative_to_master_is_served(client: TestClient, ready: Asset) -> None:
     master = start(client, ready.id)
     # A player resolves the master's relative URI against the master's URL.
-    media_url = str(httpx.URL(f"http://testserver{master}").join("v0/index.m3u8"))
+    media_url = str(httpx2.URL(f"http://testserver{master}").join("v0/index.m3u8"))
     response = client.get(local(media_url))
     assert response.status_code == 200
     assert response.content == MEDIA
     assert response.headers["content-type"].startswith("application/vnd.apple.mpegurl")
     assert "private" in response.headers["cache-control"]
-    init_url = str(httpx.URL(media_url).join("init.mp4"))
+    init_url = str(httpx2.URL(media_url).join("init.mp4"))
     assert client.get(local(init_url)).content == b"init-bytes"
 
 
-def test_segment_is_served_with_an_immutable_cache_header(
-    client: TestClient, ready: Asset
-) -> None:
+def test_segment_is_served_with_an_immutable_cache_header(client: TestClient, ready: Asset) -> None:
     response = client.get(f"{stream_base(start(client, ready.id))}/v0/seg_000.m4s")
     assert response.status_code == 200
     assert response.content == SEGMENT
@@ -348,7 +365,9 @@ def test_open_ended_range_and_range_past_the_end_are_clamped(
     assert response.headers["content-range"] == f"bytes 10-15/{len(SEGMENT)}"
 
 
-@pytest.mark.parametrize("header", ["bytes=100-200", "bytes=16-", "bytes=5-2", "bytes=-0", "pages=1-2"])
+@pytest.mark.parametrize(
+    "header", ["bytes=100-200", "bytes=16-", "bytes=5-2", "bytes=-0", "pages=1-2"]
+)
 def test_unsatisfiable_range_is_416(client: TestClient, ready: Asset, header: str) -> None:
     url = f"{stream_base(start(client, ready.id))}/v0/seg_000.m4s"
     response = client.get(url, headers={"Range": header})
@@ -407,7 +426,7 @@ def test_token_for_one_asset_cannot_be_repointed_at_another(
     other = add_asset(db, league, title="other")
     publish_media(client, other)
     token = start(client, ready.id).split("/")[3]
-    kid, body, signature = token.split(".")
+    kid, _body, signature = token.split(".")
     forged_claims = tokens._b64(
         f'{{"a":"{other.id}","exp":9999999999,"p":"hls/{other.id}/1"}}'.encode()
     )
@@ -416,9 +435,7 @@ def test_token_for_one_asset_cannot_be_repointed_at_another(
 
 
 def test_expired_token_is_403(client: TestClient, ready: Asset) -> None:
-    expired = tokens.sign(
-        keys_of(client), {"a": ready.id, "p": f"hls/{ready.id}/1"}, ttl_s=-1
-    )
+    expired = tokens.sign(keys_of(client), {"a": ready.id, "p": f"hls/{ready.id}/1"}, ttl_s=-1)
     response = client.get(f"/v1/stream/{expired}/master.m3u8")
     assert response.status_code == 403
     assert "expired" in response.json()["error"]["message"]
@@ -427,8 +444,9 @@ def test_expired_token_is_403(client: TestClient, ready: Asset) -> None:
     assert client.get(f"/v1/stream/{fresh}/master.m3u8").status_code == 200
 
 
+@pytest.mark.usefixtures("ready")
 @pytest.mark.parametrize("token", ["nonsense", "a.b", "a.b.c.d", "k1..", "k9.e30.xyz"])
-def test_malformed_token_is_403(client: TestClient, ready: Asset, token: str) -> None:
+def test_malformed_token_is_403(client: TestClient, token: str) -> None:
     response = client.get(f"/v1/stream/{token}/master.m3u8")
     assert response.status_code == 403
 
@@ -493,25 +511,16 @@ def test_disallowed_extension_is_404(client: TestClient, ready: Asset, path: str
     assert b"not media" not in response.content
 
 
-MISSING_IS_500 = (
-    "BUG: core.errors.ObjectNotFound is a StorageError, not a NotFound, and web/errors.py "
-    "STATUS_BY_ERROR has no entry for it, so a missing playlist/segment is a 500"
-)
-INVALID_KEY_IS_500 = (
-    "BUG: player_api/playback.object_key lets through paths core.storage.validate_key "
-    "refuses; the InvalidKey it raises is mapped to 500 by web/errors.py"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=MISSING_IS_500)
 @pytest.mark.parametrize("path", ["v9/index.m3u8", "v0/seg_999.m4s", "missing.mp4"])
 def test_missing_media_file_is_404(client: TestClient, ready: Asset, path: str) -> None:
     base = stream_base(start(client, ready.id))
     response = client.get(f"{base}/{path}")
     assert response.status_code == 404, (response.status_code, response.text)
+    assert response.json()["error"]["code"] == "not_found"
+    # Nothing about the store's layout leaks to the client.
+    assert "hls/" not in response.text
 
 
-@pytest.mark.xfail(strict=True, reason=INVALID_KEY_IS_500)
 @pytest.mark.parametrize("path", ["v0/%01seg.m4s", "v0/x.courtside-partial/seg.m4s"])
 def test_unstorable_media_path_is_a_client_error(
     client: TestClient, ready: Asset, path: str
@@ -519,3 +528,4 @@ def test_unstorable_media_path_is_a_client_error(
     base = stream_base(start(client, ready.id))
     response = client.get(f"{base}/{path}")
     assert response.status_code in (404, 422), (response.status_code, response.text)
+    assert response.json()["error"]["code"] in ("not_found", "invalid_input", "invalid_key")

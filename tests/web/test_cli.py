@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,8 @@ def test_admin_key_needs_no_league(migrated: str, capsys: pytest.CaptureFixture[
             resolve_bearer(session, secret + "x")
 
 
-def test_unknown_role_is_a_usage_error(migrated: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("migrated")
+def test_unknown_role_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["key", "create", "--role", "superuser"])
     assert exit_info.value.code == 2
@@ -149,10 +151,10 @@ def test_user_create_with_password_from_the_environment(
         assert user.role is Role.MODERATOR
         assert [lg.slug for lg in user.leagues] == ["demo"]
         assert user.password_hash.startswith("$argon2")
-        from datetime import timedelta
-
         token = sign_in(
-            session, email="mod@example.com", password="a long enough password",
+            session,
+            email="mod@example.com",
+            password="a long enough password",
             ttl=timedelta(hours=1),
         )
         assert resolve_bearer(session, token).handle == "mod"
@@ -174,8 +176,9 @@ def test_user_create_with_a_short_password_exits_2(
         assert session.scalars(select(User)).all() == []
 
 
+@pytest.mark.usefixtures("migrated")
 def test_user_create_for_an_unknown_league_exits_2(
-    migrated: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("COURTSIDE_NEW_USER_PASSWORD", "a long enough password")
     argv = ["user", "create", "--email", "f@example.com", "--handle", "f", "--league", "ghost"]
@@ -194,7 +197,7 @@ def test_duplicate_league_exits_2_with_a_message(
 ) -> None:
     try:
         code = main(["league", "create", "demo"])
-    except Exception as exc:  # noqa: BLE001 - the bug: anything escaping main() is a traceback
+    except Exception as exc:  # the bug: anything escaping main() is a traceback
         raise AssertionError(f"main() raised {type(exc).__name__}") from exc
     assert code == 2
     assert "demo" in capsys.readouterr().err

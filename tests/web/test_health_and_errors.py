@@ -128,7 +128,12 @@ def test_openapi_lists_the_public_api(client: TestClient) -> None:
     spec = response.json()
     assert spec["info"]["title"] == "Courtside API"
     paths = spec["paths"]
-    for path in ("/v1/assets", "/v1/assets/{asset_id}", "/v1/highlights", "/v1/playback/{asset_id}"):
+    for path in (
+        "/v1/assets",
+        "/v1/assets/{asset_id}",
+        "/v1/highlights",
+        "/v1/playback/{asset_id}",
+    ):
         assert path in paths
     assert "post" in paths["/v1/assets"]
     assert "post" in paths["/v1/playback/{asset_id}"]
