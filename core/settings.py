@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
 
-    public_base_url: str = "http://127.0.0.1:8000"
+    # Where fans reach the API (behind a proxy or CDN); unset: the address each request came to.
+    public_base_url: str | None = None
     max_upload_bytes: int = Field(default=2 * 1024**3, gt=0)
     playback_token_ttl_s: int = Field(default=6 * 3600, gt=0)
     session_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)

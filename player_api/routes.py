@@ -10,11 +10,21 @@ from pydantic import BaseModel
 
 from core.deps import SessionDep, SettingsDep, StoreDep
 from core.errors import NotFound, ObjectNotFound
+from core.settings import Settings
 from player_api import catalog, playback
 from player_api.media_response import media_response, playlist_response
 from rights import tokens
 
 router = APIRouter(prefix="/v1", tags=["playback"])
+
+
+def public_url(request: Request, settings: Settings, name: str, **params: str) -> str:
+    """An absolute URL for route ``name`` as fans must use it: on the configured public base
+    URL when there is one (a TLS proxy or CDN in front), else on the request's own address."""
+    url = request.url_for(name, **params)
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + url.path
+    return str(url)
 
 
 def signing_keys(request: Request) -> tokens.SigningKeys:
@@ -26,6 +36,7 @@ def signing_keys(request: Request) -> tokens.SigningKeys:
 def list_highlights(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     league: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -41,7 +52,7 @@ def list_highlights(
             description=a.description,
             duration_s=a.duration_s,
             published_at=a.ready_at or a.created_at,
-            playback_url=str(request.url_for("start_playback", asset_id=a.id)),
+            playback_url=public_url(request, settings, "start_playback", asset_id=a.id),
         )
         for a in assets
     ]
@@ -62,9 +73,9 @@ def start_playback(
     **Who:** anyone (rights permitting)."""
     ttl = settings.playback_token_ttl_s
     token = playback.start_playback(session, signing_keys(request), asset_id, ttl)
-    url = request.url_for("stream_media", token=token, path="master.m3u8")
+    url = public_url(request, settings, "stream_media", token=token, path="master.m3u8")
     expires = datetime.now(UTC) + timedelta(seconds=ttl)
-    return PlaybackOut(asset_id=asset_id, master_url=str(url), expires_at=expires)
+    return PlaybackOut(asset_id=asset_id, master_url=url, expires_at=expires)
 
 
 @router.get("/stream/{token}/{path:path}", include_in_schema=True)

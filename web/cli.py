@@ -15,7 +15,7 @@ from core import migrate
 from core.auth import create_api_key, create_user
 from core.celery_app import QUEUES, configure_celery
 from core.db import engine_for, make_sessionmaker, session_scope
-from core.errors import CourtsideError
+from core.errors import Conflict, CourtsideError
 from core.models import League, Role
 from core.settings import Settings, get_settings
 from core.storage import make_object_store
@@ -36,6 +36,8 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
 
 def cmd_league_create(settings: Settings, args: argparse.Namespace) -> None:
     with session_scope(make_sessionmaker(engine_for(settings.db_url))) as session:
+        if session.scalar(select(League.id).where(League.slug == args.slug)) is not None:
+            raise Conflict(f"league '{args.slug}' already exists")
         session.add(League(slug=args.slug, name=args.name or args.slug))
     print(f"league created: {args.slug}")
 

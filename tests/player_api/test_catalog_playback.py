@@ -283,12 +283,6 @@ def test_playback_of_a_ready_asset_gives_a_master_url(client: TestClient, ready:
     assert expires > datetime.now(UTC) + timedelta(hours=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: COURTSIDE_PUBLIC_BASE_URL ('the API's public address' in the README) is never "
-    "read; player_api/routes.py builds playback_url and master_url from the request's Host "
-    "header and scheme, so behind a TLS-terminating proxy fans get http:// (internal) URLs",
-)
 def test_urls_handed_to_fans_use_the_public_base_url(
     settings: Settings, client: TestClient, ready: Asset
 ) -> None:

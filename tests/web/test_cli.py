@@ -186,12 +186,6 @@ def test_user_create_for_an_unknown_league_exits_2(
     assert "ghost" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: web/cli.py cmd_league_create lets the IntegrityError of a duplicate slug "
-    "escape main() as a traceback instead of exit code 2 with a message",
-)
 def test_duplicate_league_exits_2_with_a_message(
     demo_league: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
