@@ -18,6 +18,7 @@ from core.auth import create_api_key
 from core.migrate import upgrade
 from core.models import League, Role
 from core.settings import Settings
+from core.storage import LocalObjectStore
 from web.app import create_app
 
 PG_ADMIN_URL = os.environ.get(
@@ -110,6 +111,14 @@ def league(db: Session) -> League:
 
 
 @pytest.fixture
+def other_league(db: Session) -> League:
+    other = League(slug="other", name="Other League")
+    db.add(other)
+    db.commit()
+    return other
+
+
+@pytest.fixture
 def partner_key(db: Session, league: League) -> str:
     _key, secret = create_api_key(db, role=Role.PARTNER, leagues=[league], name="test partner")
     db.commit()
@@ -118,3 +127,11 @@ def partner_key(db: Session, league: League) -> str:
 
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+def store_of(client: TestClient) -> LocalObjectStore:
+    app = client.app
+    assert isinstance(app, FastAPI)
+    store = app.state.store
+    assert isinstance(store, LocalObjectStore)
+    return store

@@ -41,14 +41,6 @@ def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-@pytest.fixture
-def other_league(db: Session) -> League:
-    other = League(slug="other", name="Other")
-    db.add(other)
-    db.flush()
-    return other
-
-
 def _all_text_in_db(db: Session) -> str:
     """Every value of every column of the identity tables, as one string."""
     dump = []

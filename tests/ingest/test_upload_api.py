@@ -11,7 +11,6 @@ import httpx2
 import pytest
 import redis
 from argon2 import PasswordHasher
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,9 +20,8 @@ import core.auth
 import core.celery_app
 from core.auth import create_api_key, create_user, sign_in
 from core.models import Asset, AssetStatus, League, Role
-from core.storage import LocalObjectStore
 from ingest.uploads import PROCESS_TASK, queue_processing
-from tests.conftest import REDIS_TEST_URL, bearer, make_settings
+from tests.conftest import REDIS_TEST_URL, bearer, make_settings, store_of
 from web.app import create_app
 
 CLIP = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 1000
@@ -43,14 +41,6 @@ def upload(
     headers = bearer(key) if key else {}
     files = {"file": ("goal.mp4", content, content_type)}
     return client.post("/v1/assets", data=data, files=files, headers=headers)
-
-
-def store_of(client: TestClient) -> LocalObjectStore:
-    app = client.app
-    assert isinstance(app, FastAPI)
-    store = app.state.store
-    assert isinstance(store, LocalObjectStore)
-    return store
 
 
 def stored_sources(client: TestClient) -> list[str]:

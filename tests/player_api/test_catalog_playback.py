@@ -15,22 +15,14 @@ from starlette.types import Message
 
 from core.models import Asset, AssetStatus, League, Rendition
 from core.settings import Settings
-from core.storage import LocalObjectStore
 from rights import tokens
+from tests.conftest import store_of
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MASTER = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\nv0/index.m3u8\n"
 MEDIA = b'#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2.0,\nseg_000.m4s\n#EXT-X-ENDLIST\n'
 SEGMENT = b"0123456789abcdef"
 SOURCE = b"SECRET-ORIGINAL-SOURCE-BYTES"
-
-
-def store_of(client: TestClient) -> LocalObjectStore:
-    app = client.app
-    assert isinstance(app, FastAPI)
-    store = app.state.store
-    assert isinstance(store, LocalObjectStore)
-    return store
 
 
 def keys_of(client: TestClient) -> tokens.SigningKeys:
@@ -133,14 +125,6 @@ def raw_get(client: TestClient, raw_path: str) -> tuple[int, bytes]:
 
     asyncio.run(client.app(scope, receive, send))  # type: ignore[arg-type]
     return status, bytes(body)
-
-
-@pytest.fixture
-def other_league(db: Session) -> League:
-    other = League(slug="other", name="Other League")
-    db.add(other)
-    db.commit()
-    return other
 
 
 @pytest.fixture
