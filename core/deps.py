@@ -6,14 +6,15 @@ builds a connection at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.auth import ANONYMOUS, Principal, resolve_bearer
+from core.auth import ANONYMOUS, Principal, require_role, resolve_bearer
 from core.errors import Unauthenticated
+from core.models import Role
 from core.settings import Settings
 from core.storage import ObjectStore
 
@@ -53,3 +54,17 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def requires(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that admits only ``roles`` (and admins). It runs before the body is
+    validated, so an anonymous caller gets 401 whatever it sent."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        require_role(principal, *roles)
+        return principal
+
+    return check
+
+
+PartnerDep = Annotated[Principal, Depends(requires(Role.PARTNER))]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, UploadFile, status
 
-from core.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep
+from core.deps import PartnerDep, SessionDep, SettingsDep, StoreDep
 from ingest.schemas import AssetOut
 from ingest.uploads import UploadMeta, accept_upload, get_asset_for
 
@@ -18,7 +18,7 @@ def upload_asset(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    principal: PartnerDep,
     file: UploadFile,
     league: Annotated[str, Form(max_length=64)],
     title: Annotated[str, Form(max_length=300)],
@@ -41,7 +41,7 @@ def upload_asset(
 
 
 @router.get("/{asset_id}", response_model=AssetOut)
-def get_asset(session: SessionDep, principal: PrincipalDep, asset_id: str) -> AssetOut:
+def get_asset(session: SessionDep, principal: PartnerDep, asset_id: str) -> AssetOut:
     """Status, progress (0–100), error and renditions. **Who:** partners of the asset's
     league and admins."""
     return AssetOut.of(get_asset_for(session, principal, asset_id))
