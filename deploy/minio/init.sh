@@ -13,7 +13,7 @@ mc alias set store http://minio:9000 "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" >
 mc mb --ignore-existing "store/$bucket"
 
 # ListBucket matters: without it S3 answers 403 instead of 404 for a missing key
-# (see S3ObjectStore in core/storage.py). DeleteObject also covers batch deletes.
+# (see S3ObjectStore in core/storage/s3.py). DeleteObject also covers batch deletes.
 cat >/tmp/policy.json <<JSON
 {
   "Version": "2012-10-17",
