@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     ffmpeg_bin: str = "ffmpeg"
     ffprobe_bin: str = "ffprobe"
     transcode_timeout_s: int = Field(default=3600, gt=0)
+    # Viewer resolution (rights): client IPs only through these proxies; GeoIP databases.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    cdn_country_header: str | None = None
+    geoip_country_db: Path | None = None
+    geoip_city_db: Path | None = None
+    geoip_anonymous_db: Path | None = None
+    geoip_max_age_days: int = Field(default=45, gt=0)
+    # Development only: treat loopback viewers as being in this country (refused in production).
+    dev_loopback_country: str | None = None
+    playlist_token_ttl_s: int = Field(default=120, gt=0)
+    token_leeway_s: int = Field(default=30, ge=0, le=300)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -54,6 +65,8 @@ class Settings(BaseSettings):
     def model_post_init(self, __context: object) -> None:
         if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError("set COURTSIDE_SECRET_KEY: the development secret is refused")
+        if self.environment == "production" and self.dev_loopback_country:
+            raise ValueError("COURTSIDE_DEV_LOOPBACK_COUNTRY is for development only")
 
     @property
     def db_url(self) -> str:
