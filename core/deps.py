@@ -68,3 +68,4 @@ def requires(*roles: Role) -> Callable[[Principal], Principal]:
 
 
 PartnerDep = Annotated[Principal, Depends(requires(Role.PARTNER))]
+RightsManagerDep = Annotated[Principal, Depends(requires(Role.RIGHTS_MANAGER))]

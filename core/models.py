@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -161,6 +162,9 @@ class Asset(Base):
     width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_by: Mapped[str] = mapped_column(String(64), default="")
+    match_id: Mapped[int | None] = mapped_column(
+        ForeignKey("matches.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
     ready_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
@@ -189,3 +193,106 @@ class Rendition(Base):
     playlist_key: Mapped[str] = mapped_column(String(1024))
     extra: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     asset: Mapped[Asset] = relationship(back_populates="renditions")
+
+
+class Competition(Base):
+    __tablename__ = "competitions"
+    __table_args__ = (UniqueConstraint("league_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Season(Base):
+    __tablename__ = "seasons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    competition_id: Mapped[int] = mapped_column(
+        ForeignKey("competitions.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    competition: Mapped[Competition] = relationship(lazy="joined")
+
+
+class Match(Base):
+    """A fixture; its kickoff, final whistle and broadcast end anchor relative windows."""
+
+    __tablename__ = "matches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    season_id: Mapped[int] = mapped_column(ForeignKey("seasons.id", ondelete="CASCADE"), index=True)
+    home: Mapped[str] = mapped_column(String(100))
+    away: Mapped[str] = mapped_column(String(100))
+    kickoff: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    final_whistle: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    broadcast_end: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    season: Mapped[Season] = relationship(lazy="joined")
+
+
+class RightsGrant(Base):
+    """One licence (an Avails transaction) on one scope node. Territories are stored expanded,
+    with the named groups and their version kept beside them."""
+
+    __tablename__ = "rights_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope_type: Mapped[str] = mapped_column(String(16))
+    scope_id: Mapped[str] = mapped_column(String(32))
+    license_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    worldwide: Mapped[bool] = mapped_column(default=False)
+    territories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    excluded: Mapped[list[str]] = mapped_column(JSON, default=list)
+    territory_groups: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    window: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    platforms: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    exclusive: Mapped[bool] = mapped_column(default=False)
+    vpn_policy: Mapped[str] = mapped_column(String(32), default="allow")
+    clip_limits: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    licensee: Mapped[str] = mapped_column(String(200), default="")
+    contract_id: Mapped[str] = mapped_column(String(100), default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_rights_grants_scope", "scope_type", "scope_id"),)
+
+
+class RightsBlackout(Base):
+    """A live blackout: an audience, an action and a window."""
+
+    __tablename__ = "rights_blackouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope_type: Mapped[str] = mapped_column(String(16))
+    scope_id: Mapped[str] = mapped_column(String(32))
+    countries: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subdivisions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    networks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    platforms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    action: Mapped[str] = mapped_column(String(16), default="block")
+    alternate_item: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    starts_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+    __table_args__ = (Index("ix_rights_blackouts_scope", "scope_type", "scope_id"),)
+
+
+class RightsAudit(Base):
+    """Every change to rights: who, when, what it was before and after."""
+
+    __tablename__ = "rights_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int] = mapped_column(Integer, index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    before: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)

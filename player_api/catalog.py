@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -10,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
 from core.models import Asset, AssetStatus, League
+from player_api.access import RightsContext, decide
+from rights.model import Viewer
 
 
 class HighlightOut(BaseModel):
@@ -36,10 +39,15 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("invalid cursor") from None
 
 
+def cursor_of(asset: Asset) -> str:
+    assert asset.ready_at is not None  # noqa: S101 - ready assets always have ready_at
+    return f"{asset.ready_at.isoformat()}_{asset.id}"
+
+
 def list_ready(
     session: Session, *, league: str | None, limit: int, cursor: str | None
-) -> tuple[list[Asset], str | None]:
-    """One page of ready assets and the cursor of the next page (None at the end)."""
+) -> tuple[list[Asset], bool]:
+    """Up to ``limit`` ready assets after ``cursor``, newest first, and whether more exist."""
     query = select(Asset).where(Asset.status == AssetStatus.READY)
     if league:
         query = query.join(League).where(League.slug == league)
@@ -50,8 +58,42 @@ def list_ready(
         )
     query = query.order_by(Asset.ready_at.desc(), Asset.id.desc()).limit(limit + 1)
     assets = list(session.scalars(query))
-    if len(assets) <= limit:
-        return assets, None
-    last = assets[limit - 1]
-    assert last.ready_at is not None  # noqa: S101 - ready assets always have ready_at
-    return assets[:limit], f"{last.ready_at.isoformat()}_{last.id}"
+    return assets[:limit], len(assets) > limit
+
+
+# Rows examined per catalog request at most, so a viewer who may watch almost nothing cannot
+# make one request scan the whole table; they get a short page and a cursor to go on from.
+MAX_SCANNED = 500
+
+
+def list_watchable(
+    session: Session,
+    allowed: Callable[[list[Asset]], set[str]],
+    *,
+    league: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Asset], str | None]:
+    """One page of ready assets that ``allowed`` admits, and the cursor of the next page."""
+    found: list[Asset] = []
+    scanned, more = 0, True
+    while more and len(found) < limit and scanned < MAX_SCANNED:
+        batch, more = list_ready(session, league=league, limit=limit, cursor=cursor)
+        scanned += len(batch)
+        admitted = allowed(batch)
+        for asset in batch:
+            cursor = cursor_of(asset)
+            if asset.id in admitted:
+                found.append(asset)
+                if len(found) == limit:
+                    more = more or asset is not batch[-1]
+                    break
+    return found, cursor if more else None
+
+
+def allowed_ids(
+    rights: RightsContext, session: Session, assets: list[Asset], viewer: Viewer, now: datetime
+) -> set[str]:
+    """The ids among ``assets`` that ``viewer`` may watch at ``now``."""
+    item_rights = rights.cache.rights_for(session, assets)
+    return {a.id for a in assets if decide(item_rights.get(a.id), viewer, now).allowed}

@@ -6,13 +6,17 @@ relative URIs inside HLS playlists inherit it without rewriting them."""
 from __future__ import annotations
 
 import posixpath
+import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, NotFound
 from core.models import Asset, AssetStatus
+from player_api.access import RightsContext, decide, require
 from rights import tokens
+from rights.model import Viewer
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 
@@ -23,22 +27,74 @@ class NotPlayable(NotFound):
 
 @dataclass(frozen=True)
 class StreamGrant:
+    """What a playback token carries: the item, where its files are, and the viewing it was
+    issued for (country, grant, session)."""
+
     asset_id: str
     prefix: str  # store prefix of the published attempt, e.g. hls/<id>/<attempt>
+    country: str  # "" when no location was needed (a worldwide grant)
+    grant_id: int | None
+    session_id: str
 
 
-def start_playback(session: Session, keys: tokens.SigningKeys, asset_id: str, ttl_s: int) -> str:
-    """A playback token for a ready asset. Rights checks join here with the rights issue."""
+@dataclass(frozen=True)
+class Playback:
+    token: str
+    expires_at: datetime
+
+
+def start_playback(
+    session: Session,
+    keys: tokens.SigningKeys,
+    rights: RightsContext,
+    viewer: Viewer,
+    asset_id: str,
+    *,
+    ttl_s: int,
+    now: datetime,
+) -> Playback:
+    """Decide once, and carry the decision in a token that expires no later than the grant's
+    window; every later request re-checks it (see check_stream)."""
     asset = session.get(Asset, asset_id)
     if asset is None or asset.status is not AssetStatus.READY or not asset.master_key:
         raise NotPlayable("this highlight is not available for playback")
-    prefix = posixpath.dirname(asset.master_key)
-    return tokens.sign(keys, {"a": asset.id, "p": prefix}, ttl_s=ttl_s)
+    decision = require(decide(rights.cache.rights_for(session, [asset])[asset.id], viewer, now))
+    expires = now + timedelta(seconds=ttl_s)
+    if decision.valid_until is not None:
+        expires = min(expires, decision.valid_until)
+    claims = {
+        "a": asset.id,
+        "p": posixpath.dirname(asset.master_key),
+        "c": viewer.country or "",
+        "g": decision.grant_id,
+        "s": secrets.token_urlsafe(9),
+    }
+    ttl = max(1, int((expires - now).total_seconds()))
+    token = tokens.sign(keys, claims, ttl_s=ttl, now=now.timestamp())
+    return Playback(token=token, expires_at=expires)
 
 
-def open_grant(keys: tokens.SigningKeys, token: str) -> StreamGrant:
-    claims = tokens.verify(keys, token)
-    return StreamGrant(asset_id=str(claims["a"]), prefix=str(claims["p"]))
+def open_grant(keys: tokens.SigningKeys, token: str, *, leeway_s: int) -> StreamGrant:
+    claims = tokens.verify(keys, token, leeway_s=leeway_s)
+    grant = claims.get("g")
+    return StreamGrant(
+        asset_id=str(claims["a"]),
+        prefix=str(claims["p"]),
+        country=str(claims.get("c", "")),
+        grant_id=grant if isinstance(grant, int) else None,
+        session_id=str(claims.get("s", "")),
+    )
+
+
+def check_stream(
+    session: Session, rights: RightsContext, grant: StreamGrant, viewer: Viewer, now: datetime
+) -> None:
+    """Every playlist and segment request: the connecting viewer must be in the country the
+    playback was started from, and the item's rights must still allow them now (a revoke, a
+    narrowed territory or an ended window applies at once)."""
+    if grant.country and viewer.country != grant.country:
+        raise tokens.InvalidToken("this playback was started in another country")
+    require(decide(rights.cache.rights_for_id(session, grant.asset_id), viewer, now))
 
 
 def object_key(grant: StreamGrant, path: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -12,6 +12,7 @@ from core.deps import SessionDep, SettingsDep, StoreDep
 from core.errors import NotFound, ObjectNotFound
 from core.settings import Settings
 from player_api import catalog, playback
+from player_api.access import RightsDep, ViewerDep
 from player_api.media_response import media_response, playlist_response
 from rights import tokens
 
@@ -37,12 +38,21 @@ def list_highlights(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    rights: RightsDep,
+    viewer: ViewerDep,
     league: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> catalog.HighlightPage:
-    """Ready highlights, newest first. **Who:** anyone, signed in or not."""
-    assets, next_cursor = catalog.list_ready(session, league=league, limit=limit, cursor=cursor)
+    """Ready highlights the viewer may watch now (their region, platform, the time), newest
+    first. **Who:** anyone, signed in or not."""
+    assets, next_cursor = catalog.list_watchable(
+        session,
+        lambda batch: catalog.allowed_ids(rights, session, batch, viewer, datetime.now(UTC)),
+        league=league,
+        limit=limit,
+        cursor=cursor,
+    )
     items = [
         catalog.HighlightOut(
             id=a.id,
@@ -65,30 +75,52 @@ class PlaybackOut(BaseModel):
     expires_at: datetime
 
 
-@router.post("/playback/{asset_id}", response_model=PlaybackOut)
+@router.post(
+    "/playback/{asset_id}",
+    response_model=PlaybackOut,
+    responses={451: {"description": "Not available to this viewer now (region, time, platform)"}},
+)
 def start_playback(
-    request: Request, session: SessionDep, settings: SettingsDep, asset_id: str
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    rights: RightsDep,
+    viewer: ViewerDep,
+    asset_id: str,
 ) -> PlaybackOut:
-    """A master playlist URL for a ready highlight, valid for a few hours.
-    **Who:** anyone (rights permitting)."""
-    ttl = settings.playback_token_ttl_s
-    token = playback.start_playback(session, signing_keys(request), asset_id, ttl)
-    url = public_url(request, settings, "stream_media", token=token, path="master.m3u8")
-    expires = datetime.now(UTC) + timedelta(seconds=ttl)
-    return PlaybackOut(asset_id=asset_id, master_url=url, expires_at=expires)
+    """A master playlist URL for a ready highlight the viewer may watch now; 451 with the
+    reason (and, for windows, when it becomes available) otherwise. **Who:** anyone."""
+    started = playback.start_playback(
+        session,
+        signing_keys(request),
+        rights,
+        viewer,
+        asset_id,
+        ttl_s=settings.playback_token_ttl_s,
+        now=datetime.now(UTC),
+    )
+    url = public_url(request, settings, "stream_media", token=started.token, path="master.m3u8")
+    return PlaybackOut(asset_id=asset_id, master_url=url, expires_at=started.expires_at)
 
 
 @router.get("/stream/{token}/{path:path}", include_in_schema=True)
 def stream_media(
     request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
     store: StoreDep,
+    rights: RightsDep,
+    viewer: ViewerDep,
     token: str,
     path: str,
     range_header: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
-    """Playlists and segments of one playback. **Who:** holders of a valid playback token."""
-    grant = playback.open_grant(signing_keys(request), token)
+    """Playlists and segments of one playback. Each request re-checks the token, the
+    connecting viewer's country and the item's rights. **Who:** holders of a valid playback
+    token, from the country it was issued in."""
+    grant = playback.open_grant(signing_keys(request), token, leeway_s=settings.token_leeway_s)
     key = playback.object_key(grant, path)
+    playback.check_stream(session, rights, grant, viewer, datetime.now(UTC))
     try:
         if playback.is_playlist(key):
             return playlist_response(store, key)

@@ -59,8 +59,11 @@ def sign(
     return f"{kid}.{body}.{_signature(keys.keys[kid], kid, body)}"
 
 
-def verify(keys: SigningKeys, token: str, *, now: float | None = None) -> dict[str, Any]:
-    """The claims of a valid, unexpired token; InvalidToken otherwise."""
+def verify(
+    keys: SigningKeys, token: str, *, now: float | None = None, leeway_s: int = 0
+) -> dict[str, Any]:
+    """The claims of a valid, unexpired token (allowing ``leeway_s`` of clock skew between
+    the API processes that sign and verify); InvalidToken otherwise."""
     if len(token) > 4096 or token.count(".") != 2 or not token.isascii():
         raise InvalidToken("malformed playback token")
     kid, body, signature = token.split(".")
@@ -68,6 +71,6 @@ def verify(keys: SigningKeys, token: str, *, now: float | None = None) -> dict[s
     if key is None or not hmac.compare_digest(_signature(key, kid, body), signature):
         raise InvalidToken("playback token signature is not valid")
     claims: dict[str, Any] = json.loads(_unb64(body))
-    if not isinstance(claims.get("exp"), int) or claims["exp"] <= (now or time.time()):
+    if not isinstance(claims.get("exp"), int) or claims["exp"] + leeway_s <= (now or time.time()):
         raise InvalidToken("playback token has expired; request playback again")
     return claims

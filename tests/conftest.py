@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.auth import create_api_key
 from core.migrate import upgrade
-from core.models import League, Role
+from core.models import League, RightsGrant, Role
 from core.settings import Settings
 from core.storage import LocalObjectStore
 from web.app import create_app
@@ -102,10 +102,24 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
+def worldwide_highlights(league: League) -> RightsGrant:
+    """An approved grant that licenses the league's highlights everywhere."""
+    return RightsGrant(
+        scope_type="league",
+        scope_id=str(league.id),
+        license_type="highlights",
+        status="approved",
+        worldwide=True,
+    )
+
+
 @pytest.fixture
 def league(db: Session) -> League:
+    """A league whose highlights are licensed worldwide (tests of rights make their own)."""
     league = League(slug="premier", name="Premier Test League")
     db.add(league)
+    db.flush()
+    db.add(worldwide_highlights(league))
     db.commit()
     return league
 
@@ -114,6 +128,8 @@ def league(db: Session) -> League:
 def other_league(db: Session) -> League:
     other = League(slug="other", name="Other League")
     db.add(other)
+    db.flush()
+    db.add(worldwide_highlights(other))
     db.commit()
     return other
 

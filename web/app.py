@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 
+import redis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
@@ -16,8 +19,11 @@ from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from core.storage import make_object_store
 from ingest.routes import router as assets_router
+from player_api.access import RightsContext
 from player_api.accounts import router as accounts_router
 from player_api.routes import router as playback_router
+from rights.cache import RightsCache
+from rights.routes import router as rights_router
 from rights.tokens import SigningKeys
 from web.errors import install_error_handlers
 from web.health import router as health_router
@@ -31,17 +37,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, as_json=settings.log_json)
     configure_celery(settings)
-    app = FastAPI(title="Courtside API", version="1", docs_url="/docs")
+    app = FastAPI(title="Courtside API", version="1", docs_url="/docs", lifespan=_lifespan)
     app.state.settings = settings
     app.state.sessionmaker = make_sessionmaker(engine_for(settings.db_url))
     app.state.store = make_object_store(settings)
     app.state.signing_keys = SigningKeys.single(settings.secret_key.get_secret_value().encode())
+    app.state.rights_cache = RightsCache(_redis(settings))
+    app.state.rights = RightsContext.from_settings(settings, app.state.rights_cache)
     install_error_handlers(app)
-    for router in (health_router, assets_router, playback_router, accounts_router):
+    routers = (health_router, assets_router, playback_router, accounts_router, rights_router)
+    for router in routers:
         app.include_router(router)
     _add_middleware(app, settings)
     _add_pages(app)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.rights.geo.close()
+
+
+def _redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.auth import Principal, create_api_key
-from core.models import Asset, League, Role
+from core.models import Asset, League, RightsGrant, Role
 from core.storage import ObjectStore
 from ingest.uploads import UploadMeta, accept_upload
 from transcode.runner import run_ffmpeg
@@ -71,6 +71,28 @@ def _league(session: Session) -> League:
     return league
 
 
+def _worldwide_grant(session: Session, league: League) -> None:
+    """The demo says so explicitly: its highlights are licensed everywhere, so a newcomer on
+    127.0.0.1 (no location) can watch them. Real leagues list their territories."""
+    exists = session.scalar(
+        select(RightsGrant.id).where(
+            RightsGrant.scope_type == "league", RightsGrant.scope_id == str(league.id)
+        )
+    )
+    if exists is None:
+        session.add(
+            RightsGrant(
+                scope_type="league",
+                scope_id=str(league.id),
+                license_type="highlights",
+                status="approved",
+                worldwide=True,
+                licensee="Courtside demo",
+                created_by="seed-demo",
+            )
+        )
+
+
 def _existing_titles(session: Session, league: League) -> set[str]:
     return set(session.scalars(select(Asset.title).where(Asset.league_id == league.id)))
 
@@ -80,6 +102,7 @@ def seed_demo(
 ) -> DemoSeed:
     """Idempotent for the league and clips; a new partner key each run (keys are shown once)."""
     league = _league(session)
+    _worldwide_grant(session, league)
     key, secret = create_api_key(session, role=Role.PARTNER, leagues=[league], name="demo partner")
     partner = Principal(
         kind="api_key", id=key.id, role=Role.PARTNER, league_ids=frozenset({league.id})

@@ -19,10 +19,12 @@ from core.errors import (
     Unauthenticated,
 )
 from ingest.uploads import UnsupportedMediaType
+from player_api.access import NotAvailable
 from player_api.media_response import RangeNotSatisfiable
 
 # Most specific first: the first match wins.
 STATUS_BY_ERROR: tuple[tuple[type[CourtsideError], int], ...] = (
+    (NotAvailable, 451),
     (Unauthenticated, 401),
     (Forbidden, 403),
     (NotFound, 404),
@@ -48,7 +50,10 @@ async def _courtside_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CourtsideError)  # noqa: S101 - registered for this type only
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(error_body(exc.code, str(exc)), status_code=status, headers=headers)
+    details = getattr(exc, "details", None)
+    return JSONResponse(
+        error_body(exc.code, str(exc), details), status_code=status, headers=headers
+    )
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import redis
 from fastapi import APIRouter, Request
@@ -51,11 +52,23 @@ def _check_ffmpeg(request: Request) -> None:
             raise FileNotFoundError(f"{binary} not found on PATH")
 
 
+def _check_geoip(request: Request) -> None:
+    """An old GeoIP database misplaces viewers (kaltura/server#2300): alert past the limit."""
+    settings: Settings = request.app.state.settings
+    age = request.app.state.rights.geo.age_days(datetime.now(UTC))
+    if age is not None and age > settings.geoip_max_age_days:
+        raise RuntimeError(
+            f"GeoIP database is {age:.0f} days old (limit {settings.geoip_max_age_days}); "
+            "refresh it (see README, Rights)"
+        )
+
+
 CHECKS: dict[str, Callable[[Request], None]] = {
     "database": _check_db,
     "redis": _check_redis,
     "store": _check_store,
     "ffmpeg": _check_ffmpeg,
+    "geoip": _check_geoip,
 }
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.auth import create_api_key
 from core.db import session_scope
 from core.models import League, Role
-from tests.conftest import TEST_SECRET, fresh_database
+from tests.conftest import TEST_SECRET, fresh_database, worldwide_highlights
 
 E2E_REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -115,6 +115,7 @@ def make_partner(stack: Stack, slug: str) -> str:
         league = League(slug=slug, name=slug.title())
         session.add(league)
         session.flush()
+        session.add(worldwide_highlights(league))
         _key, secret = create_api_key(session, role=Role.PARTNER, leagues=[league])
     return secret
 

@@ -54,7 +54,13 @@ def test_readyz_when_everything_answers(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ready"
-    assert body["checks"] == {"database": "ok", "redis": "ok", "store": "ok", "ffmpeg": "ok"}
+    assert body["checks"] == {
+        "database": "ok",
+        "redis": "ok",
+        "store": "ok",
+        "ffmpeg": "ok",
+        "geoip": "ok",
+    }
 
 
 def test_readyz_is_503_naming_redis_when_it_is_down(no_redis_client: TestClient) -> None:
