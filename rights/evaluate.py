@@ -143,9 +143,13 @@ def _judge(grant: Grant, where: _Where, now: datetime, events: EventTimes) -> _V
     return (grant, _ALLOWED, start, end)
 
 
-def _end_key(verdict: _Verdict) -> tuple[bool, float]:
-    end = verdict[3]
-    return (end is None, end.timestamp() if end is not None else 0.0)
+def _longest(allowing: list[_Verdict]) -> _Verdict:
+    """The verdict whose window ends last (open beats any end); the first listed wins a tie."""
+    best = allowing[0]
+    for verdict in allowing[1:]:
+        if best[3] is not None and (verdict[3] is None or verdict[3] > best[3]):
+            best = verdict
+    return best
 
 
 def _failure_key(verdict: _Verdict) -> tuple[int, float]:
@@ -169,11 +173,8 @@ def _judge_level(
         for g in level.grants
         if g.status == _APPROVED and g.license_type in licenses
     ]
-    allowing = [v for v in verdicts if v[1] is _ALLOWED]
-    if len(allowing) == 1:
-        return allowing[0]
-    if allowing:
-        return max(allowing, key=_end_key)  # first listed wins a tie
+    if allowing := [v for v in verdicts if v[1] is _ALLOWED]:
+        return _longest(allowing)
     return min(verdicts, key=_failure_key) if verdicts else None
 
 
@@ -198,6 +199,8 @@ def evaluate(
             chosen.append(verdict)
         elif verdict is not None:
             refusals.append((verdict, level))
+            if _RANK[verdict[1]] == _RANK[_TERRITORY]:
+                break  # no deeper level can give a more useful reason (the root wins ties)
     if refusals:
         return _denied(*_most_useful(refusals), where, item)
     if not chosen:

@@ -382,6 +382,7 @@ def test_blackout_alternate_names_the_other_item() -> None:
     decision = watch_live(rights)
     assert (decision.allowed, decision.reason) == (False, Reason.BLACKOUT)
     assert decision.alternate_item == "slate-1"
+    assert decision.message.endswith("We're showing you another programme instead.")
 
 
 def test_highest_priority_blackout_wins() -> None:
@@ -434,3 +435,20 @@ def test_blackout_checked_only_after_grants_allow() -> None:
         is_live=True,
     )
     assert watch_live(rights).reason is Reason.TERRITORY
+
+
+def test_equal_priority_blackouts_pick_the_lower_id() -> None:
+    first = Blackout(id=3, countries=frozenset({"SE"}))
+    second = Blackout(id=2, platforms=frozenset({"web"}))
+    assert watch_live(live(first, second)).blackout_id == 2
+
+
+def test_alternate_without_an_item_blocks() -> None:
+    rights = live(Blackout(id=1, countries=frozenset({"SE"}), action=BlackoutAction.ALTERNATE))
+    decision = watch_live(rights)
+    assert (decision.reason, decision.alternate_item) == (Reason.BLACKOUT, None)
+    assert decision.message == "This live stream is blacked out in your area."
+
+
+def test_blackout_with_no_audience_covers_everyone() -> None:
+    assert watch_live(live(Blackout(id=1))).reason is Reason.BLACKOUT

@@ -121,10 +121,9 @@ def items(draw: st.DrawFn, max_levels: int = 3) -> ItemRights:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _warm_pycountry() -> Iterator[None]:
+def _warm_pycountry() -> None:
     # The first message loads pycountry's databases; do it before any timed example.
     country_name("US-CA")
-    yield
 
 
 def _all_grants(item: ItemRights) -> Iterator[Grant]:

@@ -36,12 +36,12 @@ def test_eu_has_27_members_and_no_united_kingdom() -> None:
 
 
 def test_eea_is_eu_plus_iceland_liechtenstein_norway() -> None:
-    assert EEA - EU == {"IS", "LI", "NO"}
+    assert {"IS", "LI", "NO"} == EEA - EU
     assert "CH" not in EEA
 
 
 def test_small_groups() -> None:
-    assert DACH == {"DE", "AT", "CH"}
+    assert {"DE", "AT", "CH"} == DACH
     assert {"DK", "FI", "IS", "NO", "SE"} <= NORDICS
 
 
