@@ -19,7 +19,7 @@ from core import logging as clog
 from core.settings import Settings, get_settings
 
 QUEUES = ("ingest", "transcode", "live", "default")
-TASK_MODULES = ["transcode.tasks"]
+TASK_MODULES = ["ingest.tasks"]
 # Which queue each task goes to; a task not listed goes to "default".
 ROUTES = {"transcode.*": {"queue": "transcode"}, "ingest.*": {"queue": "ingest"}}
 

@@ -42,6 +42,12 @@ class Retryable(CourtsideError):
     code = "retryable"
 
 
+class PublishRefused(CourtsideError):
+    """A finished item may not be published (e.g. it breaks a licence's clip limits)."""
+
+    code = "publish_refused"
+
+
 class StorageError(CourtsideError, OSError):
     code = "storage_error"
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, UploadFile, status
 
 from core.deps import PartnerDep, SessionDep, SettingsDep, StoreDep
 from ingest.schemas import AssetOut
-from ingest.uploads import UploadMeta, accept_upload, get_asset_for
+from ingest.uploads import UploadMeta, accept_upload, get_asset_for, retry_processing
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 
@@ -45,3 +45,12 @@ def get_asset(session: SessionDep, principal: PartnerDep, asset_id: str) -> Asse
     """Status, progress (0–100), error and renditions. **Who:** partners of the asset's
     league and admins."""
     return AssetOut.of(get_asset_for(session, principal, asset_id))
+
+
+@router.post("/{asset_id}/retry", response_model=AssetOut, status_code=status.HTTP_202_ACCEPTED)
+def retry_asset(session: SessionDep, principal: PartnerDep, asset_id: str) -> AssetOut:
+    """Process a failed asset again from its stored source. **Who:** partners of the asset's
+    league and admins."""
+    asset = retry_processing(session, principal, asset_id)
+    session.commit()
+    return AssetOut.of(asset)

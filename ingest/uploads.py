@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.auth import Principal, require_league, require_role
 from core.celery_app import enqueue_after_commit
-from core.errors import InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.models import Asset, AssetStatus, League, Role
 from core.storage import ObjectStore
 
@@ -102,4 +102,19 @@ def get_asset_for(session: Session, principal: Principal, asset_id: str) -> Asse
     if asset is None or asset.status is AssetStatus.DELETED:
         raise NotFound("no such asset")
     require_league(principal, asset.league_id)
+    return asset
+
+
+RETRYABLE_STATES = (AssetStatus.FAILED,)
+
+
+def retry_processing(session: Session, principal: Principal, asset_id: str) -> Asset:
+    """Process a failed asset again from its stored source (after a clip-limit delay has
+    passed, or a fix on our side): nothing needs uploading twice."""
+    asset = get_asset_for(session, principal, asset_id)
+    if asset.status not in RETRYABLE_STATES or not asset.source_key:
+        raise Conflict(f"only a failed asset can be retried; this one is {asset.status}")
+    asset.error_code = asset.error_message = None
+    asset.progress = 0
+    queue_processing(session, asset)
     return asset

@@ -12,12 +12,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from core.db import session_scope
-from core.errors import Retryable
+from core.errors import PublishRefused, Retryable
 from core.logging import fields
 from core.models import Asset, AssetStatus, Rendition, utcnow
 from core.storage import ObjectStore
@@ -30,6 +31,15 @@ INTERNAL_ERROR = (
 )
 
 
+# Asked just before an asset goes live: (session, asset id, duration in s, now) → raises
+# PublishRefused if it may not be published (the rights module's clip limits, for one).
+PublishGate = Callable[[Session, str, float, datetime], None]
+
+
+def _open_gate(_session: Session, _asset_id: str, _duration_s: float, _now: datetime) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Toolbox:
     """What processing needs, passed in (the Celery task builds it from settings)."""
@@ -40,6 +50,7 @@ class Toolbox:
     ffprobe_bin: str
     timeout_s: float
     work_dir: Path | None = None
+    gate: PublishGate = _open_gate
 
 
 def process_asset(tools: Toolbox, asset_id: str) -> None:
@@ -51,7 +62,8 @@ def process_asset(tools: Toolbox, asset_id: str) -> None:
     prefix = f"hls/{asset_id}/{attempt}"
     try:
         output = _transcode_and_upload(tools, asset_id, prefix)
-    except TranscodeError as exc:
+        _publish(tools, asset_id, prefix, output)
+    except (TranscodeError, PublishRefused) as exc:
         tools.store.delete_prefix(prefix + "/")
         _fail(tools.sessions, asset_id, exc.code, str(exc))
         return
@@ -64,7 +76,6 @@ def process_asset(tools: Toolbox, asset_id: str) -> None:
         tools.store.delete_prefix(prefix + "/")
         _fail(tools.sessions, asset_id, "internal_error", INTERNAL_ERROR)
         raise
-    _publish(tools.sessions, asset_id, prefix, output)
 
 
 def _begin(sessions: sessionmaker[Session], asset_id: str) -> int | None:
@@ -123,8 +134,9 @@ def _progress_writer(sessions: sessionmaker[Session], asset_id: str) -> Callable
     return write
 
 
-def _publish(sessions: sessionmaker[Session], asset_id: str, prefix: str, out: HlsOutput) -> None:
-    with session_scope(sessions) as session:
+def _publish(tools: Toolbox, asset_id: str, prefix: str, out: HlsOutput) -> None:
+    with session_scope(tools.sessions) as session:
+        tools.gate(session, asset_id, out.duration_s, utcnow())
         asset = session.get_one(Asset, asset_id)
         asset.renditions = [
             Rendition(

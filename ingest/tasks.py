@@ -1,4 +1,8 @@
-"""Celery tasks of the transcode queue. Thin: they take IDs and call transcode.publish."""
+"""Celery tasks of the processing pipeline. Thin: they take IDs and call transcode.publish.
+
+They live in ingest, above both transcode and rights, because processing composes the two:
+transcode makes the renditions and the rights module's clip limits gate their publication.
+The task keeps its name ``transcode.process_asset`` (and so its queue, ``transcode``)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from core.celery_app import app, app_settings
 from core.db import engine_for, make_sessionmaker
 from core.errors import Retryable
 from core.storage import make_object_store
+from rights.clip_limits import check_clip
 from transcode.publish import Toolbox
 from transcode.publish import process_asset as run_processing
 
@@ -23,6 +28,7 @@ def _toolbox() -> Toolbox:
         ffmpeg_bin=settings.ffmpeg_bin,
         ffprobe_bin=settings.ffprobe_bin,
         timeout_s=settings.transcode_timeout_s,
+        gate=check_clip,
     )
 
 
