@@ -7,11 +7,16 @@ from typing import Annotated
 
 import pycountry
 from fastapi import APIRouter, Depends, Query, Request, status
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from core.auth import Principal
 from core.deps import RightsManagerDep, SessionDep
+from core.errors import InvalidInput, TooLarge
 from core.models import Asset, RightsBlackout, RightsGrant
 from rights import service
 from rights.cache import RightsCache
+from rights.csv_import import parse_csv
 from rights.evaluate import evaluate
 from rights.model import CLIP_LICENSES, Decision, ItemRights, Viewer
 from rights.schemas import (
@@ -101,7 +106,38 @@ def import_grants(
 ) -> ImportResult:
     """Create many grants at once, all or nothing (the JSON form of an Avails sheet).
     **Who:** rights managers of every scope's league, and admins."""
-    rows = [service.create_grant(session, principal, item) for item in body]
+    return _create_all(session, principal, cache, body)
+
+
+CSV_LIMIT = 2 * 1024 * 1024
+
+
+@router.post(
+    "/grants/import.csv",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ImportResult,
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_grants_csv(
+    request: Request, session: SessionDep, principal: RightsManagerDep, cache: CacheDep
+) -> ImportResult:
+    """Create grants from a CSV sheet (columns in the README), all or nothing; errors name the
+    rows. **Who:** rights managers of every scope's league, and admins."""
+    body = await request.body()
+    if len(body) > CSV_LIMIT:
+        raise TooLarge(f"a CSV import is at most {CSV_LIMIT} bytes")
+    try:
+        grants = parse_csv(body.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InvalidInput("the sheet must be UTF-8 text") from None
+    # The database work is blocking: keep it off the event loop.
+    return await run_in_threadpool(_create_all, session, principal, cache, grants)
+
+
+def _create_all(
+    session: Session, principal: Principal, cache: RightsCache, grants: list[GrantIn]
+) -> ImportResult:
+    rows = [service.create_grant(session, principal, item) for item in grants]
     session.commit()
     cache.invalidate()
     return ImportResult(created=[row.id for row in rows])
