@@ -19,7 +19,7 @@ HEADER = "scope_type,scope_id,license_type,territories,excluded,start,end_event,
 def test_rows_become_grants() -> None:
     sheet = (
         HEADER
-        + "league,7,highlights,GB;IE EU,FR,2026-01-01T00:00:00+00:00,final_whistle,86400,web ios,approved,60\n"
+        + "league,7,highlights,GB;IE EU,FR,2026-01-01T00:00:00+00:00,final_whistle,86400,web ios,approved,60\n"  # noqa: E501
     )
     (grant,) = parse_csv(sheet)
     assert grant.scope_id == "7"
