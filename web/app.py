@@ -23,6 +23,7 @@ from player_api.access import RightsContext
 from player_api.accounts import router as accounts_router
 from player_api.routes import router as playback_router
 from rights.cache import RightsCache
+from rights.fixtures import router as fixtures_router
 from rights.routes import router as rights_router
 from rights.tokens import SigningKeys
 from web.errors import install_error_handlers
@@ -45,7 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rights_cache = RightsCache(_redis(settings))
     app.state.rights = RightsContext.from_settings(settings, app.state.rights_cache)
     install_error_handlers(app)
-    routers = (health_router, assets_router, playback_router, accounts_router, rights_router)
+    routers = (
+        health_router, assets_router, playback_router, accounts_router, rights_router,
+        fixtures_router,
+    )  # fmt: skip
     for router in routers:
         app.include_router(router)
     _add_middleware(app, settings)

@@ -8,6 +8,7 @@ grant at all (the shared ``league`` fixture is licensed worldwide); and API keys
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.auth import create_api_key
-from core.models import League, Role
+from core.models import (
+    Asset,
+    AssetStatus,
+    Competition,
+    League,
+    Match,
+    Rendition,
+    RightsGrant,
+    Role,
+    Season,
+)
 from core.settings import Settings
+from core.storage import LocalObjectStore
 from rights.cache import RightsCache
 from tests.conftest import make_settings
 from web.app import create_app
@@ -117,3 +129,86 @@ def rights_partner_key(db: Session, rights_league: League) -> str:
     _key, secret = create_api_key(db, role=Role.PARTNER, leagues=[rights_league], name="partner")
     db.commit()
     return secret
+
+
+# --- helpers shared by the two files -----------------------------------------------------
+
+MASTER = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\nv0/index.m3u8\n"
+MEDIA = b'#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2.0,\nseg_00000.m4s\n#EXT-X-ENDLIST\n'
+SEGMENT_PATH = "v0/seg_00000.m4s"
+
+
+def segment_bytes(asset: Asset) -> bytes:
+    """Segment bytes unique to ``asset``, so a response can be traced to the asset it came from."""
+    return f"SEGMENT-OF-{asset.id}".encode()
+
+
+def add_asset(
+    db: Session, league: League, *, title: str = "clip", match: Match | None = None
+) -> Asset:
+    """A READY asset with a master playlist key and one rendition (as transcoding leaves it)."""
+    asset = Asset(
+        league_id=league.id,
+        title=title,
+        status=AssetStatus.READY,
+        ready_at=datetime.now(UTC),
+        match_id=match.id if match is not None else None,
+    )
+    db.add(asset)
+    db.flush()
+    asset.master_key = f"hls/{asset.id}/1/master.m3u8"
+    asset.renditions.append(
+        Rendition(
+            name="360p",
+            width=640,
+            height=360,
+            bandwidth=800_000,
+            codecs="avc1.4d401e,mp4a.40.2",
+            playlist_key=f"hls/{asset.id}/1/v0/index.m3u8",
+        )
+    )
+    db.commit()
+    return asset
+
+
+def publish_media(app: FastAPI, asset: Asset) -> None:
+    """Fake HLS output for ``asset`` in the app's local store."""
+    store = app.state.store
+    assert isinstance(store, LocalObjectStore)
+    prefix = f"hls/{asset.id}/1"
+    store.put_bytes(f"{prefix}/master.m3u8", MASTER)
+    store.put_bytes(f"{prefix}/v0/index.m3u8", MEDIA)
+    store.put_bytes(f"{prefix}/v0/init.mp4", b"init-bytes")
+    store.put_bytes(f"{prefix}/{SEGMENT_PATH}", segment_bytes(asset))
+
+
+def insert_grant(
+    db: Session, cache: RightsCache, scope_type: str, scope_id: object, **values: object
+) -> RightsGrant:
+    """An approved highlights grant written straight to the database (then the rights cache
+    is invalidated, as the API does after every change)."""
+    fields: dict[str, object] = {
+        "license_type": "highlights",
+        "status": "approved",
+        "worldwide": False,
+        **values,
+    }
+    row = RightsGrant(scope_type=scope_type, scope_id=str(scope_id), **fields)
+    db.add(row)
+    db.commit()
+    cache.invalidate()
+    return row
+
+
+def scope_tree(db: Session, league: League, *, kickoff: datetime | None = None) -> Match:
+    """Competition → season → match under ``league``; returns the match."""
+    competition = Competition(league_id=league.id, slug="cup", name="Cup")
+    db.add(competition)
+    db.flush()
+    season = Season(competition_id=competition.id, name="2026")
+    db.add(season)
+    db.flush()
+    fixture = Match(season_id=season.id, home="Home", away="Away", kickoff=kickoff)
+    db.add(fixture)
+    db.commit()
+    return fixture
