@@ -50,7 +50,6 @@ class Settings(BaseSettings):
     geoip_max_age_days: int = Field(default=45, gt=0)
     # Development only: treat loopback viewers as being in this country (refused in production).
     dev_loopback_country: str | None = None
-    playlist_token_ttl_s: int = Field(default=120, gt=0)
     token_leeway_s: int = Field(default=30, ge=0, le=300)
     log_level: str = "INFO"
     log_json: bool = True
