@@ -41,21 +41,39 @@ async function play(item) {
   playerStatus.textContent = "Loading…";
   try {
     const playback = await api(`/v1/playback/${encodeURIComponent(item.id)}`, { method: "POST" });
-    attach(playback.master_url);
+    attach(item, playback.master_url);
     playerStatus.textContent = "";
   } catch (error) {
     playerStatus.textContent = error.message;
   }
 }
 
-function attach(url) {
+// Rights are re-checked on every request: when the server stops a running playback (a revoke,
+// an ended window, another country), ask again to show the fan the reason in words.
+async function explainStop(item) {
+  try {
+    await api(`/v1/playback/${encodeURIComponent(item.id)}`, { method: "POST" });
+    playerStatus.textContent = "Playback was interrupted; pick the highlight again to resume.";
+  } catch (error) {
+    playerStatus.textContent = error.message;
+  }
+}
+
+function attach(item, url) {
   if (hls) hls.destroy();
   if (window.Hls && window.Hls.isSupported()) {
     hls = new window.Hls();
     hls.loadSource(url);
     hls.attachMedia(video);
     hls.on(window.Hls.Events.ERROR, (_event, data) => {
-      if (data.fatal) playerStatus.textContent = "Playback error: " + data.details;
+      if (!data.fatal) return;
+      const status = data.response && data.response.code;
+      if (status === 403 || status === 451) {
+        hls.destroy();
+        explainStop(item);
+      } else {
+        playerStatus.textContent = "Playback error: " + data.details;
+      }
     });
   } else {
     video.src = url; // Safari plays HLS natively
