@@ -16,12 +16,13 @@ from pathlib import Path
 
 import httpx2
 import redis
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.auth import create_api_key
 from core.db import session_scope
-from core.models import League, Role
+from core.models import League, RightsGrant, Role
+from rights.cache import RightsCache
 from tests.conftest import TEST_SECRET, fresh_database, worldwide_highlights
 
 E2E_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -136,3 +137,14 @@ def wait_for_status(
             return body
         time.sleep(0.25)
     raise AssertionError(f"asset {asset_id} did not reach {statuses}: last {body}")
+
+
+def revoke_league_grants(stack: Stack, slug: str) -> None:
+    """Revoke every grant of a league, as a rights manager would, and tell the API processes."""
+    with session_scope(stack.sessions) as session:
+        league = session.scalars(select(League).where(League.slug == slug)).one()
+        for grant in session.scalars(
+            select(RightsGrant).where(RightsGrant.scope_id == str(league.id))
+        ):
+            grant.status = "revoked"
+    RightsCache(redis.Redis.from_url(E2E_REDIS_URL)).invalidate()

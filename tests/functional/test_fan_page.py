@@ -9,7 +9,7 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.functional.stack import Stack, make_partner, wait_for_status
+from tests.functional.stack import Stack, make_partner, revoke_league_grants, wait_for_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -67,3 +67,18 @@ def test_fan_page_lists_and_plays(stack: Stack, ready_highlight: str, page: Page
     assert page.locator("#now-playing").inner_text() == "Page test winner"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "fan-home.png"))
+
+
+def test_a_revoked_highlight_shows_why_it_cannot_play(
+    stack: Stack, ready_highlight: str, page: Page
+) -> None:
+    page.goto(stack.base_url + "/")
+    card = page.locator(f'button.card[data-asset-id="{ready_highlight}"]')
+    card.wait_for(timeout=15_000)
+    revoke_league_grants(stack, "page-league")  # after the page listed it, before the click
+    card.click()
+    status = page.locator("#player-status")
+    status.filter(has_text="available to watch").wait_for(timeout=10_000)
+    assert page.evaluate("() => document.getElementById('video').currentTime") == 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "not-available.png"))
