@@ -23,10 +23,19 @@ one) drives, for the same time and concurrency:
 
 ``check_cost_fraction`` = (1/playlist_rps − 1/nocheck_rps) / (1/playlist_rps): the share of a
 playlist request's time that the check takes, end to end (its dependencies included).
-``check_cost_fraction_inprocess`` is the cross-check: the same calls the route makes
-(``open_grant`` + ``current_viewer`` + a session + ``check_stream``), timed in this process
-against an app built from the same settings, over 1/playlist_rps (one worker), so it leaves out
-FastAPI's dependency resolution; the ``check_us_*`` figures split it up.
+Two cross-checks:
+- ``check_cost_fraction_cpu``: the same from the server process's CPU time per request
+  (``/proc/<pid>/stat``) instead of throughput, so other work on a shared machine, which
+  lowers both throughputs unevenly, matters less (``other_busy_cores_max`` says how much
+  there was: busy cores besides the server and the load generator, Redis included);
+- ``check_cost_fraction_inprocess``: the calls the route makes for its check (``open_grant``
+  + ``current_viewer`` + a session + ``check_stream``), timed in this process against an app
+  built from the same settings, over the server's CPU time per playlist request; it leaves out
+  FastAPI's dependency resolution. The ``check_us_*`` figures split it up.
+
+In-process rates are per second of the timing thread's CPU time (``time.thread_time``): per
+core, and less affected by other processes than wall time (a busy sibling hyperthread or VM
+host still slows them); ``*_wall`` figures are wall-clock.
 
 Viewers reach the server from 127.0.0.1, a trusted proxy here, with ``X-Forwarded-For`` naming
 a GB address of the City test database, so the territory check and a real GeoIP lookup run on
@@ -40,8 +49,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -155,24 +166,41 @@ def rights_benchmark() -> Measurement:
 # --- timing -------------------------------------------------------------------------------
 
 
-def calls_per_s(step: Callable[[], object], calls_per_step: int, seconds: float) -> float:
+@dataclass(frozen=True)
+class Rate:
+    """Calls per second of wall-clock time, and per second of the timing thread's CPU time."""
+
+    wall_per_s: float
+    cpu_per_s: float
+
+    @property
+    def cpu_us(self) -> float:
+        return 1e6 / self.cpu_per_s
+
+    @property
+    def wall_us(self) -> float:
+        return 1e6 / self.wall_per_s
+
+
+def rate(step: Callable[[], object], calls_per_step: int, seconds: float) -> Rate:
     """How many calls a second ``step`` (which makes ``calls_per_step`` calls) manages, run
-    back to back for about ``seconds`` (and never more than ``MAX_CALLS`` calls)."""
+    back to back for about ``seconds`` of wall time (never more than ``MAX_CALLS`` calls).
+
+    The CPU rate counts this thread's CPU time only, so other processes on a shared machine
+    do not lower it: for single-threaded CPU-bound code it is the rate per core. Waiting (a
+    Redis round trip) shows in the wall rate only."""
     step()  # warm caches (lru_cache, lazy imports) outside the clock
     calls = 0
-    start = time.perf_counter()
-    deadline = start + seconds
+    wall, cpu = time.perf_counter(), time.thread_time()
+    deadline = wall + seconds
     while calls < MAX_CALLS:
         for _ in range(64):
             step()
         calls += 64 * calls_per_step
         if time.perf_counter() >= deadline:
             break
-    return calls / (time.perf_counter() - start)
-
-
-def us_per_call(step: Callable[[], object], seconds: float) -> float:
-    return 1e6 / calls_per_s(step, 1, seconds)
+    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    return Rate(calls / wall, calls / max(cpu, 1e-9))
 
 
 # --- in-process: decisions, viewers, tokens --------------------------------------------------
@@ -248,13 +276,15 @@ def measure_decisions(figures: dict[str, float]) -> dict[str, str | int | float 
 
     allowed = [v for v, r in SAMPLE_VIEWERS if r is Reason.ALLOWED]
     denied = [v for v, r in SAMPLE_VIEWERS if r is not Reason.ALLOWED]
-    figures["decisions_per_s_per_core"] = calls_per_s(mix, len(viewers), EVALUATE_S)
-    figures["evaluate_allowed_us"] = 1e6 / calls_per_s(
+    decisions = rate(mix, len(viewers), EVALUATE_S)
+    figures["decisions_per_s_per_core"] = decisions.cpu_per_s
+    figures["decisions_per_s_wall"] = decisions.wall_per_s
+    figures["evaluate_allowed_us"] = rate(
         lambda: [evaluate(item, v, NOW, CLIP_LICENSES) for v in allowed], len(allowed), 0.5
-    )
-    figures["evaluate_denied_us"] = 1e6 / calls_per_s(
+    ).cpu_us
+    figures["evaluate_denied_us"] = rate(
         lambda: [evaluate(item, v, NOW, CLIP_LICENSES) for v in denied], len(denied), 0.5
-    )
+    ).cpu_us
     return {
         "decisions": (
             "evaluate(), 3 levels x 2 grants (EU group expanded, US-CA, window = final whistle"
@@ -299,7 +329,7 @@ def measure_viewer_resolution(
                     dev_loopback_country=None,
                 )
 
-        figures["viewer_resolutions_per_s"] = calls_per_s(resolve_all, len(requests), RESOLVE_S)
+        figures["viewer_resolutions_per_s"] = rate(resolve_all, len(requests), RESOLVE_S).cpu_per_s
     return {
         "viewer_resolution": (
             "resolve_viewer(), City + Anonymous-IP test DBs, peer a trusted proxy, client from"
@@ -312,12 +342,12 @@ def measure_tokens(figures: dict[str, float]) -> dict[str, str | int | float | b
     keys = tokens.SigningKeys.single(DUMMY_SECRET.encode())
     claims = {"a": "0" * 32, "p": f"hls/{'0' * 32}/1", "c": "GB", "g": 12, "s": "abcdefghijkl"}
     token = tokens.sign(keys, claims, ttl_s=3600)
-    figures["token_verifications_per_s"] = calls_per_s(
+    figures["token_verifications_per_s"] = rate(
         lambda: tokens.verify(keys, token, leeway_s=30), 1, TOKEN_S
-    )
-    figures["token_signs_per_s"] = calls_per_s(
+    ).cpu_per_s
+    figures["token_signs_per_s"] = rate(
         lambda: tokens.sign(keys, claims, ttl_s=3600), 1, TOKEN_S
-    )
+    ).cpu_per_s
     return {"tokens": "HMAC-SHA256 playback token with the claims start_playback puts in"}
 
 
@@ -463,7 +493,7 @@ def http(
 
 
 @contextmanager
-def running_server(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
+def running_server(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """uvicorn with ``baseline_app`` on 127.0.0.1:``port``, one worker, like ``courtside
     serve`` (no proxy headers from uvicorn, no access log); stopped whatever happens."""
     command = [
@@ -483,7 +513,7 @@ def running_server(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
         )
     try:
         wait_for_server(server, port, log)
-        yield
+        yield server
     finally:
         stop(server)
 
@@ -534,7 +564,7 @@ def measure_api(tmp: Path, figures: dict[str, float]) -> dict[str, str | int | f
     port = free_port()
     viewer_headers = {"X-Forwarded-For": GB_IP}
     try:
-        with running_server(server_env(values), port, tmp / "server.log"):
+        with running_server(server_env(values), port, tmp / "server.log") as server:
             token = start_playback(port, asset_id, viewer_headers)
             paths = {
                 "playlist": f"/v1/stream/{token}/v0/index.m3u8",
@@ -543,24 +573,28 @@ def measure_api(tmp: Path, figures: dict[str, float]) -> dict[str, str | int | f
             }
             check_endpoints(port, paths, viewer_headers)
             inputs = measure_check_inprocess(settings, port, token, paths["playlist"], figures)
-            stats = {
-                name: run_load(port, path, viewer_headers, LOAD_S, warmup_s=WARMUP_S)
+            runs = {
+                name: run_load(server.pid, port, path, viewer_headers, LOAD_S, warmup_s=WARMUP_S)
                 for name, path in paths.items()
             }
     finally:
         engine_for(settings.db_url).dispose()
-    for name, run in stats.items():
-        figures[f"{name}_rps"] = run.rps
-        figures[f"{name}_p50_ms"] = run.p50_ms
-        figures[f"{name}_p99_ms"] = run.p99_ms
-    playlist, nocheck = stats["playlist"].rps, stats["nocheck"].rps
-    figures["ratio_playlist_vs_trivial"] = ratio(playlist, stats["trivial"].rps)
-    figures["ratio_playlist_vs_nocheck"] = ratio(playlist, nocheck)
-    figures["check_cost_fraction"] = check_fraction(playlist, nocheck)
-    figures["playlist_request_us"] = WORKERS * 1e6 / playlist
-    figures["check_cost_fraction_inprocess"] = (
-        figures["check_us_total"] * playlist / (WORKERS * 1e6)
+    for name, run in runs.items():
+        figures[f"{name}_rps"] = run.load.rps
+        figures[f"{name}_p50_ms"] = run.load.p50_ms
+        figures[f"{name}_p99_ms"] = run.load.p99_ms
+        figures[f"{name}_server_cpu_us"] = run.server_cpu_us
+    playlist, nocheck = runs["playlist"], runs["nocheck"]
+    figures["ratio_playlist_vs_trivial"] = ratio(playlist.load.rps, runs["trivial"].load.rps)
+    figures["ratio_playlist_vs_nocheck"] = ratio(playlist.load.rps, nocheck.load.rps)
+    figures["check_cost_fraction"] = check_fraction(playlist.load.rps, nocheck.load.rps)
+    figures["check_cost_fraction_cpu"] = check_fraction(
+        1e6 / playlist.server_cpu_us, 1e6 / nocheck.server_cpu_us
     )
+    figures["check_cost_fraction_inprocess"] = ratio(
+        figures["check_us_total"], playlist.server_cpu_us
+    )
+    figures["other_busy_cores_max"] = max(run.other_cores for run in runs.values())
     return inputs | {
         "server": f"uvicorn {WORKERS} worker (uvloop, httptools), app = create_app() + nocheck",
         "stack": "SQLite in a temp dir, local store, Redis db 11 (flushed), City + Anon test DBs",
@@ -575,12 +609,18 @@ def measure_api(tmp: Path, figures: dict[str, float]) -> dict[str, str | int | f
             "1 - playlist_rps/nocheck_rps; nocheck serves the same bytes via a sync route with"
             " the store dependency and no token/viewer/rights check (end to end, same server)"
         ),
+        "check_cost_cpu_method": (
+            "1 - nocheck_server_cpu_us/playlist_server_cpu_us; server CPU time per request"
+            " from /proc/<pid>/stat over each run"
+        ),
         "check_cost_inprocess_method": (
-            "timed here: open_grant + object_key + current_viewer(Request) + session +"
-            " check_stream on an app from the same settings, x playlist_rps / workers"
+            "check_us_total / playlist_server_cpu_us; check_us_total = CPU time here of"
+            " open_grant + object_key + current_viewer(Request) + session + check_stream on an"
+            " app from the same settings"
         ),
         "check_fraction_target": CHECK_FRACTION_TARGET,
         "dev_loopback_country_allows_gb_grant": dev_loopback_allows(settings),
+        "load_1m_after": round(os.getloadavg()[0], 2),
     }
 
 
@@ -674,21 +714,23 @@ def measure_check_inprocess(
             with sessions() as s:
                 rights.cache.rights_for_id(s, grant.asset_id)
 
-        figures["check_us_total"] = us_per_call(full, 2 * CHECK_PART_S)
-        figures["check_us_token"] = us_per_call(
-            lambda: playback.open_grant(keys, token, leeway_s=leeway), CHECK_PART_S
-        )
-        figures["check_us_viewer"] = us_per_call(
-            lambda: current_viewer(Request(scope), rights), CHECK_PART_S
-        )
-        figures["check_us_rights_lookup"] = us_per_call(lookup, CHECK_PART_S)
-        figures["check_us_redis_epoch"] = us_per_call(
-            rights.cache._current_epoch,  # the GET behind every lookup, alone
-            CHECK_PART_S,
-        )
-        figures["check_us_evaluate"] = us_per_call(
-            lambda: decide(item, viewer, datetime.now(UTC)), CHECK_PART_S
-        )
+        total = rate(full, 1, 2 * CHECK_PART_S)
+        figures["check_us_total"] = total.cpu_us
+        figures["check_us_total_wall"] = total.wall_us
+        figures["check_us_token"] = rate(
+            lambda: playback.open_grant(keys, token, leeway_s=leeway), 1, CHECK_PART_S
+        ).cpu_us
+        figures["check_us_viewer"] = rate(
+            lambda: current_viewer(Request(scope), rights), 1, CHECK_PART_S
+        ).cpu_us
+        figures["check_us_rights_lookup"] = rate(lookup, 1, CHECK_PART_S).cpu_us
+        # The Redis GET behind every lookup, alone: its CPU here, and its round trip.
+        epoch = rate(rights.cache._current_epoch, 1, CHECK_PART_S)
+        figures["check_us_redis_epoch"] = epoch.cpu_us
+        figures["check_us_redis_epoch_wall"] = epoch.wall_us
+        figures["check_us_evaluate"] = rate(
+            lambda: decide(item, viewer, datetime.now(UTC)), 1, CHECK_PART_S
+        ).cpu_us
     finally:
         app.state.rights.geo.close()
     return {"inprocess_viewer": f"{viewer.country} {viewer.subdivision} from {viewer.ip}"}
@@ -712,17 +754,59 @@ def load_generator_name() -> str:
     return f"python asyncio, {CONNECTIONS} keep-alive connections, a separate process"
 
 
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU clocks at one instant: the server's, the whole machine's, and our waited children's
+    (the load generator, once it has exited)."""
+
+    wall_s: float
+    server_s: float
+    machine_busy_s: float
+    children_s: float
+
+
+def cpu_sample(pid: int) -> CpuSample:
+    hz = os.sysconf("SC_CLK_TCK")
+    # /proc/<pid>/stat: after the ")" closing the command name, utime and stime are the
+    # 12th and 13th fields (fields 14 and 15 of the line), in clock ticks, all threads.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    server = (int(fields[11]) + int(fields[12])) / hz
+    # /proc/stat "cpu" line: user nice system idle iowait irq softirq steal (guest in user).
+    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / hz
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return CpuSample(time.perf_counter(), server, busy, usage.ru_utime + usage.ru_stime)
+
+
+@dataclass(frozen=True)
+class ApiRun:
+    load: LoadStats
+    server_cpu_us: float  # the server process's CPU time per request
+    other_cores: float  # busy cores, on average, besides the server and the load generator
+
+
 def run_load(
-    port: int, path: str, headers: dict[str, str], seconds: float, *, warmup_s: float
-) -> LoadStats:
+    server_pid: int,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    seconds: float,
+    *,
+    warmup_s: float,
+) -> ApiRun:
     if warmup_s > 0:
         _load_once(port, path, headers, warmup_s)
+    before = cpu_sample(server_pid)
     stats = _load_once(port, path, headers, seconds)
+    after = cpu_sample(server_pid)
     if stats.errors:
         raise BenchmarkFailed(f"{path}: {stats.errors} of {stats.requests} requests failed")
     if stats.requests < 100:
         raise BenchmarkFailed(f"{path}: only {stats.requests} requests in {seconds} s")
-    return stats
+    server = after.server_s - before.server_s
+    ours = server + after.children_s - before.children_s
+    other = (after.machine_busy_s - before.machine_busy_s - ours) / (after.wall_s - before.wall_s)
+    return ApiRun(stats, 1e6 * server / stats.requests, max(other, 0.0))
 
 
 def _load_once(port: int, path: str, headers: dict[str, str], seconds: float) -> LoadStats:
@@ -792,7 +876,7 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     """The nearest-rank percentile of already sorted values (``fraction`` in 0..1)."""
     if not sorted_values:
         raise ValueError("no values")
-    rank = max(1, min(len(sorted_values), round(fraction * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(fraction * len(sorted_values))))
     return sorted_values[rank - 1]
 
 
