@@ -19,12 +19,14 @@ from core.settings import Settings
 from core.storage import ObjectStore
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Trivial dependencies are ``async`` so FastAPI calls them on the event loop: a sync one costs
+# a thread-pool hand-off on every request, which dominated the playlist route's time.
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> ObjectStore:
+async def get_store(request: Request) -> ObjectStore:
     store: ObjectStore = request.app.state.store
     return store
 

@@ -57,7 +57,7 @@ class RightsContext:
         )
 
 
-def rights_context(request: Request) -> RightsContext:
+async def rights_context(request: Request) -> RightsContext:
     context: RightsContext = request.app.state.rights
     return context
 
@@ -65,20 +65,27 @@ def rights_context(request: Request) -> RightsContext:
 RightsDep = Annotated[RightsContext, Depends(rights_context)]
 
 
-def current_viewer(request: Request, rights: RightsDep) -> Viewer:
-    """The viewer as the server sees it: IP through trusted proxies only, GeoIP country."""
+async def current_viewer(request: Request, rights: RightsDep) -> Viewer:
+    """The viewer as the server sees it: IP through trusted proxies only, GeoIP country.
+    CPU only (the GeoIP databases are memory-mapped), so it runs on the event loop."""
     platform = request.headers.get(PLATFORM_HEADER) or request.query_params.get("platform")
     return resolve_viewer(
         peer=request.client.host if request.client else "",
-        # Every line of a repeated header, in order: keeping only one could keep the client's
-        # own X-Forwarded-For line and drop the one our proxy appended.
-        headers={k: ", ".join(request.headers.getlist(k)) for k in set(request.headers.keys())},
+        headers=_location_headers(request, rights.cdn_country_header),
         platform=platform or "web",
         geo=rights.geo,
         proxies=rights.proxies,
         cdn_country_header=rights.cdn_country_header,
         dev_loopback_country=rights.dev_loopback_country,
     )
+
+
+def _location_headers(request: Request, cdn_header: str | None) -> dict[str, str]:
+    """Only the headers that place a viewer, each with every line in order: keeping one line
+    could keep the client's own X-Forwarded-For and drop the one our proxy appended."""
+    names = ("x-forwarded-for", cdn_header.lower()) if cdn_header else ("x-forwarded-for",)
+    found = {name: request.headers.getlist(name) for name in names}
+    return {name: ", ".join(lines) for name, lines in found.items() if lines}
 
 
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]

@@ -16,7 +16,7 @@ from core.errors import InvalidInput, NotFound
 from core.models import Asset, AssetStatus
 from player_api.access import RightsContext, decide, require
 from rights import tokens
-from rights.model import Viewer
+from rights.model import ItemRights, Viewer
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 
@@ -87,14 +87,14 @@ def open_grant(keys: tokens.SigningKeys, token: str, *, leeway_s: int) -> Stream
 
 
 def check_stream(
-    session: Session, rights: RightsContext, grant: StreamGrant, viewer: Viewer, now: datetime
+    grant: StreamGrant, item: ItemRights | None, viewer: Viewer, now: datetime
 ) -> None:
     """Every playlist and segment request: the connecting viewer must be in the country the
     playback was started from, and the item's rights must still allow them now (a revoke, a
     narrowed territory or an ended window applies at once)."""
     if grant.country and viewer.country != grant.country:
         raise tokens.InvalidToken("this playback was started in another country")
-    require(decide(rights.cache.rights_for_id(session, grant.asset_id), viewer, now))
+    require(decide(item, viewer, now))
 
 
 def object_key(grant: StreamGrant, path: str) -> str:

@@ -7,14 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from core.deps import SessionDep, SettingsDep, StoreDep
 from core.errors import NotFound, ObjectNotFound
 from core.settings import Settings
+from core.storage import ObjectStore
 from player_api import catalog, playback
-from player_api.access import RightsDep, ViewerDep
+from player_api.access import RightsContext, RightsDep, ViewerDep
 from player_api.media_response import media_response, playlist_response
 from rights import tokens
+from rights.model import ItemRights
 
 router = APIRouter(prefix="/v1", tags=["playback"])
 
@@ -104,9 +108,8 @@ def start_playback(
 
 
 @router.get("/stream/{token}/{path:path}", include_in_schema=True)
-def stream_media(
+async def stream_media(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     store: StoreDep,
     rights: RightsDep,
@@ -118,13 +121,28 @@ def stream_media(
     """Playlists and segments of one playback. Each request re-checks the token, the
     connecting viewer's country and the item's rights. **Who:** holders of a valid playback
     token, from the country it was issued in."""
+    # async, and the checks run on the event loop (CPU only, rights from the per-process
+    # cache): the database and the store are reached through the thread pool only when needed.
     grant = playback.open_grant(signing_keys(request), token, leeway_s=settings.token_leeway_s)
     key = playback.object_key(grant, path)
-    playback.check_stream(session, rights, grant, viewer, datetime.now(UTC))
+    item = rights.cache.cached(grant.asset_id)
+    if item is None:
+        item = await run_in_threadpool(_load_rights, request, rights, grant.asset_id)
+    playback.check_stream(grant, item, viewer, datetime.now(UTC))
     try:
-        if playback.is_playlist(key):
-            return playlist_response(store, key)
-        return media_response(store, key, range_header)
+        return await run_in_threadpool(_serve, store, key, range_header)
     except ObjectNotFound:
         # Say nothing about the store's layout to the client.
         raise NotFound("no such media file") from None
+
+
+def _load_rights(request: Request, rights: RightsContext, asset_id: str) -> ItemRights | None:
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    with factory() as session:
+        return rights.cache.rights_for_id(session, asset_id)
+
+
+def _serve(store: ObjectStore, key: str, range_header: str | None) -> Response:
+    if playback.is_playlist(key):
+        return playlist_response(store, key)
+    return media_response(store, key, range_header)

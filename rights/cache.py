@@ -1,14 +1,17 @@
-"""Per-process cache of item rights, invalidated everywhere at once by a Redis epoch.
+"""Per-process cache of item rights, invalidated everywhere by a Redis epoch.
 
 Every playlist and segment request re-evaluates rights, so loading them must be cheap: a
 rights change bumps the epoch (one INCR), and each API process drops what it cached under
-the old one on its next request. Without Redis the cache is bypassed, never trusted stale.
+the old one. A process reads the epoch at most every ``recheck_s`` (a quarter of a second by
+default), so a change reaches running playback everywhere within that, and a warm request
+costs no network round trip. Without Redis the cache is bypassed, never trusted stale.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import redis
 from sqlalchemy.orm import Session
@@ -22,21 +25,44 @@ log = logging.getLogger(__name__)
 
 
 class RightsCache:
-    def __init__(self, client: redis.Redis | None, max_items: int = 20_000) -> None:
+    def __init__(
+        self,
+        client: redis.Redis | None,
+        *,
+        max_items: int = 20_000,
+        recheck_s: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._max_items = max_items
-        self._epoch: bytes | None = None
+        self._recheck_s = recheck_s
+        self._clock = clock
+        self._epoch: bytes | None = None  # the epoch ``_items`` belong to
+        self._seen: bytes | None = None  # the epoch Redis last answered
+        self._seen_at = float("-inf")
         self._items: dict[str, ItemRights] = {}
 
     def _current_epoch(self) -> bytes | None:
         if self._client is None:
             return None
+        now = self._clock()
+        if now - self._seen_at < self._recheck_s:
+            return self._seen
         try:
             value = self._client.get(EPOCH_KEY)
         except redis.RedisError:
             log.warning("rights cache: Redis unavailable, loading rights from the database")
+            return None  # not remembered: the next request asks again
+        self._seen = value if isinstance(value, bytes) else b"0"
+        self._seen_at = now
+        return self._seen
+
+    def cached(self, asset_id: str) -> ItemRights | None:
+        """The asset's rights if the cache holds them for the current epoch (no I/O then)."""
+        epoch = self._current_epoch()
+        if epoch is None or epoch != self._epoch:
             return None
-        return value if isinstance(value, bytes) else b"0"
+        return self._items.get(asset_id)
 
     def rights_for(self, session: Session, assets: Sequence[Asset]) -> dict[str, ItemRights]:
         """Rights of ``assets``, from the cache when it is current."""
@@ -51,15 +77,17 @@ class RightsCache:
         return {a.id: self._items[a.id] for a in assets}
 
     def rights_for_id(self, session: Session, asset_id: str) -> ItemRights | None:
-        """Rights of one asset by id; a warm cache answers without touching the database."""
-        epoch = self._current_epoch()
-        if epoch is not None and epoch == self._epoch and asset_id in self._items:
-            return self._items[asset_id]
+        """Rights of one asset by id, loading them if the cache does not hold them."""
+        hit = self.cached(asset_id)
+        if hit is not None:
+            return hit
         asset = session.get(Asset, asset_id)
         return None if asset is None else self.rights_for(session, [asset])[asset_id]
 
     def invalidate(self) -> None:
-        """After a committed rights change: every process reloads on its next request."""
+        """After a committed rights change: this process reloads at once, the others within
+        ``recheck_s``."""
         self._items = {}
+        self._seen_at = float("-inf")
         if self._client is not None:
             self._client.incr(EPOCH_KEY)

@@ -25,6 +25,7 @@ from core.errors import InvalidInput
 IPAddress = IPv4Address | IPv6Address
 
 _SECONDS_PER_DAY = 86_400
+_CACHE_SIZE = 100_000  # addresses; about 20 MB at the most
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,7 @@ class GeoDatabases:
     map, so one instance serves every request and thread; ``close`` it at shutdown.
     """
 
-    __slots__ = ("_anonymize", "_locate", "_readers")
+    __slots__ = ("_anonymize", "_cache", "_locate", "_readers")
 
     def __init__(
         self,
@@ -182,6 +183,7 @@ class GeoDatabases:
         self._locate = _location_method(location) if location else None
         self._anonymize = _anonymous_method(anonymous) if anonymous else None
         self._readers = tuple(r for r in (location, anonymous) if r is not None)
+        self._cache: dict[IPAddress, GeoResult] = {}
 
     @classmethod
     def open(
@@ -212,12 +214,20 @@ class GeoDatabases:
             raise
 
     def lookup(self, ip: IPAddress) -> GeoResult:
-        """Where ``ip`` is, as far as the databases know; ``UNKNOWN`` when they cannot say."""
+        """Where ``ip`` is, as far as the databases know; ``UNKNOWN`` when they cannot say.
+
+        Answers are cached per address: a player asks for a playlist or a segment every few
+        seconds from the same address, and the databases only change on restart."""
         ip = unmapped(ip)
         if not is_locatable(ip):
             return UNKNOWN
-        country, subdivision = self._location(ip)
-        return GeoResult(country, subdivision, self._is_anonymous(ip))
+        found = self._cache.get(ip)
+        if found is None:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()  # crude but bounded; a full reload costs one lookup each
+            country, subdivision = self._location(ip)
+            found = self._cache[ip] = GeoResult(country, subdivision, self._is_anonymous(ip))
+        return found
 
     def _location(self, ip: IPAddress) -> tuple[str | None, str | None]:
         if self._locate is None:
@@ -263,6 +273,7 @@ class GeoDatabases:
         self._readers = ()
         self._locate = None
         self._anonymize = None
+        self._cache = {}
 
     def __enter__(self) -> GeoDatabases:
         return self

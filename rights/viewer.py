@@ -217,7 +217,9 @@ def resolve_viewer(
             anonymous = True  # e.g. Cloudflare's T1: the CDN saw a Tor exit
 
     if dev_loopback_country and ip is not None and ip.is_loopback:
-        country, subdivision = _dev_country(dev_loopback_country), None
+        # Placed as if it came from that country: the loopback address itself would read as
+        # "location unknown" to evaluate(), so it is not passed on.
+        country, subdivision, ip = _dev_country(dev_loopback_country), None, None
 
     return Viewer(
         country=country, subdivision=subdivision, ip=ip, anonymous=anonymous, platform=platform

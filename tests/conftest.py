@@ -28,11 +28,23 @@ REDIS_TEST_URL = os.environ.get("COURTSIDE_TEST_REDIS_URL", "redis://127.0.0.1:6
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
-def fresh_database(name: str) -> str:
-    """Drop and create database ``name``, migrate it to head, return its URL."""
+def unique_name(base: str) -> str:
+    """A database name of this test process's own, so concurrent runs never share one."""
+    return f"{base}_{os.getpid()}"
+
+
+def drop_database(name: str) -> None:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def fresh_database(name: str) -> str:
+    """Drop and create database ``name``, migrate it to head, return its URL."""
+    drop_database(name)
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
@@ -55,9 +67,10 @@ def make_settings(tmp: Path, database_url: str, **overrides: object) -> Settings
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> str:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return fresh_database(f"courtside_test_{worker}")
+def pg_url() -> Iterator[str]:
+    name = unique_name("courtside_test")
+    yield fresh_database(name)
+    drop_database(name)
 
 
 @pytest.fixture

@@ -15,19 +15,22 @@ from sqlalchemy import Column, Engine, MetaData, String, create_engine, inspect,
 import core.models  # noqa: F401 - registers every table on Base.metadata
 from core.db import Base
 from core.migrate import alembic_config, downgrade, upgrade
-from tests.conftest import fresh_database
+from tests.conftest import drop_database, fresh_database, unique_name
 
 EXPECTED_TABLES = {*Base.metadata.tables, "alembic_version"}
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'nested' / 'courtside.db'}"
         upgrade(url)  # also creates the missing directory
-        return url
-    return fresh_database("courtside_migr_test")  # migrated to head
+        yield url
+        return
+    name = unique_name("courtside_migr_test")
+    yield fresh_database(name)  # migrated to head
+    drop_database(name)
 
 
 @pytest.fixture

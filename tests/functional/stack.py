@@ -23,7 +23,13 @@ from core.auth import create_api_key
 from core.db import session_scope
 from core.models import League, RightsGrant, Role
 from rights.cache import RightsCache
-from tests.conftest import TEST_SECRET, fresh_database, worldwide_highlights
+from tests.conftest import (
+    TEST_SECRET,
+    drop_database,
+    fresh_database,
+    unique_name,
+    worldwide_highlights,
+)
 
 E2E_REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -92,7 +98,8 @@ def _wait_healthy(base_url: str, api: subprocess.Popen[bytes], log: Path) -> Non
 
 @contextmanager
 def running_stack(tmp: Path) -> Iterator[Stack]:
-    database_url = fresh_database("courtside_e2e")
+    database_name = unique_name("courtside_e2e")
+    database_url = fresh_database(database_name)
     redis.Redis.from_url(E2E_REDIS_URL).flushdb()
     env = _env(tmp, database_url)
     port = free_port()
@@ -109,6 +116,7 @@ def running_stack(tmp: Path) -> Iterator[Stack]:
         _stop(api)
         _stop(worker)
         engine.dispose()
+        drop_database(database_name)
 
 
 def make_partner(stack: Stack, slug: str) -> str:
@@ -148,3 +156,4 @@ def revoke_league_grants(stack: Stack, slug: str) -> None:
         ):
             grant.status = "revoked"
     RightsCache(redis.Redis.from_url(E2E_REDIS_URL)).invalidate()
+    time.sleep(0.4)  # API processes re-read the rights epoch at most every 0.25 s
