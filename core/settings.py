@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # Development only: treat loopback viewers as being in this country (refused in production).
     dev_loopback_country: str | None = None
     token_leeway_s: int = Field(default=30, ge=0, le=300)
+    # Longest any API process serves rights it cached, even if an invalidation was lost.
+    rights_cache_max_age_s: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = "INFO"
     log_json: bool = True
 

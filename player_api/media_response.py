@@ -11,7 +11,11 @@ from core.errors import InvalidInput
 from core.storage import ObjectStore
 
 PLAYLIST_CACHE = "private, max-age=5"
-SEGMENT_CACHE = "public, max-age=31536000, immutable"
+# Private: a shared cache keyed by the token URL would serve a segment without the per-request
+# country and rights checks. The fan's own browser may keep it: the bytes never change.
+SEGMENT_CACHE = "private, max-age=31536000, immutable"
+# A presigned URL can be replayed by anyone for its lifetime, outside our checks: keep it short.
+PRESIGN_TTL_S = 30
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -47,7 +51,7 @@ def playlist_response(store: ObjectStore, key: str) -> Response:
 
 def media_response(store: ObjectStore, key: str, range_header: str | None) -> Response:
     """A segment: redirect to a presigned URL when the store has them, else stream it."""
-    url = store.presigned_get_url(key, expires_s=600)
+    url = store.presigned_get_url(key, expires_s=PRESIGN_TTL_S)
     if url is not None:
         return RedirectResponse(url, status_code=302, headers={"Cache-Control": "private"})
     info = store.stat(key)

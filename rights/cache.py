@@ -4,7 +4,8 @@ Every playlist and segment request re-evaluates rights, so loading them must be 
 rights change bumps the epoch (one INCR), and each API process drops what it cached under
 the old one. A process reads the epoch at most every ``recheck_s`` (a quarter of a second by
 default), so a change reaches running playback everywhere within that, and a warm request
-costs no network round trip. Without Redis the cache is bypassed, never trusted stale.
+costs no network round trip. Without Redis the cache is bypassed, never trusted stale, and
+whatever happens to the epoch, nothing is kept longer than ``max_age_s``.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ class RightsCache:
         *,
         max_items: int = 20_000,
         recheck_s: float = 0.25,
+        max_age_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._max_items = max_items
         self._recheck_s = recheck_s
+        self._max_age_s = max_age_s
+        self._filled_at = float("-inf")  # when ``_items`` started for this epoch
         self._clock = clock
         self._epoch: bytes | None = None  # the epoch ``_items`` belong to
         self._seen: bytes | None = None  # the epoch Redis last answered
@@ -60,17 +64,21 @@ class RightsCache:
     def cached(self, asset_id: str) -> ItemRights | None:
         """The asset's rights if the cache holds them for the current epoch (no I/O then)."""
         epoch = self._current_epoch()
-        if epoch is None or epoch != self._epoch:
+        if epoch is None or epoch != self._epoch or self._expired():
             return None
         return self._items.get(asset_id)
+
+    def _expired(self) -> bool:
+        # A bound on staleness even if an epoch bump was lost (Redis failed mid-change).
+        return self._clock() - self._filled_at > self._max_age_s
 
     def rights_for(self, session: Session, assets: Sequence[Asset]) -> dict[str, ItemRights]:
         """Rights of ``assets``, from the cache when it is current."""
         epoch = self._current_epoch()
         if epoch is None:
             return load_item_rights(session, assets)
-        if epoch != self._epoch or len(self._items) > self._max_items:
-            self._epoch, self._items = epoch, {}
+        if epoch != self._epoch or len(self._items) > self._max_items or self._expired():
+            self._epoch, self._items, self._filled_at = epoch, {}, self._clock()
         missing = [a for a in assets if a.id not in self._items]
         if missing:
             self._items.update(load_item_rights(session, missing))
@@ -89,5 +97,14 @@ class RightsCache:
         ``recheck_s``."""
         self._items = {}
         self._seen_at = float("-inf")
-        if self._client is not None:
+        if self._client is None:
+            return
+        try:
             self._client.incr(EPOCH_KEY)
+        except redis.RedisError:
+            # The change is committed; other processes catch up within max_age_s.
+            log.error(
+                "rights cache: could not bump the epoch; other processes may serve the "
+                "old rights for up to %.0f s",
+                self._max_age_s,
+            )

@@ -59,10 +59,13 @@ def _territory_problems(grant: Grant) -> list[str]:
         for e in sorted(grant.excluded)
         if not _within(e, listed)
     ]
+    # An included code wiped out by a broader exclusion (US-CA in, US out) is a mistake. The
+    # same code in both is not: "EU except FR" stores FR in both once EU is expanded (the
+    # service refuses a code the manager listed on both sides himself).
     cancelled = [
         f"excluded: {t} is both included and excluded"
         for t in sorted(listed)
-        if _within(t, grant.excluded)
+        if t not in grant.excluded and _within(t, grant.excluded)
     ]
     return outside + cancelled
 

@@ -82,7 +82,7 @@ def to_blackout(row: RightsBlackout) -> Blackout:
         id=row.id,
         countries=frozenset(row.countries),
         subdivisions=frozenset(row.subdivisions),
-        networks=tuple(ip_network(n) for n in row.networks),
+        networks=tuple(ip_network(n, strict=False) for n in row.networks),
         platforms=frozenset(row.platforms),
         action=BlackoutAction(row.action),
         alternate_item=row.alternate_item,

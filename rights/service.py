@@ -17,6 +17,7 @@ from rights.model import BlackoutAction, GrantStatus
 from rights.records import events_of, to_grant, window_from_json
 from rights.schemas import BlackoutIn, GrantIn, GrantPatch
 from rights.scopes import Scope, authorize, resolve
+from rights.viewer import parse_platform
 
 GRANT_FIELDS = (
     "scope_type", "scope_id", "license_type", "worldwide", "territories", "excluded",
@@ -60,8 +61,12 @@ def _apply_territories(row: RightsGrant, included: list[str], excluded: list[str
         raise InvalidInput("list the licensed territories, or set worldwide")
     expanded, groups = territories.expand(included)
     carved, carved_groups = territories.expand(excluded)
+    listed = {code.strip().upper() for code in included}
+    if both := sorted(listed & carved):
+        raise InvalidInput(f"{', '.join(both)} cannot be both licensed and excluded")
+    # "EU except FR": FR stays among the expanded members and the exclusion wins at evaluation.
     row.territories, row.excluded = sorted(expanded), sorted(carved)
-    row.territory_groups = {**groups, **carved_groups}
+    row.territory_groups = {**(row.territory_groups or {}), **groups, **carved_groups}
 
 
 def _validate(session: Session, row: RightsGrant, scope: Scope) -> None:
@@ -116,6 +121,8 @@ def update_grant(
     excluded = changes.pop("excluded", None)
     for name, value in changes.items():
         setattr(row, name, value)
+    if included is not None:
+        row.territory_groups = {}  # new territories: only the groups they name are recorded
     if included is not None or excluded is not None or "worldwide" in changes:
         _apply_territories(
             row,
@@ -145,8 +152,20 @@ def list_grants(
     return list(session.scalars(query.order_by(RightsGrant.id)))
 
 
+def _normalised_blackout(data: BlackoutIn) -> dict[str, object]:
+    """The blackout as stored: the codes, networks and platforms in the form viewers are
+    matched against (a code stored as sent, e.g. "gb", would silently match nobody)."""
+    _check_blackout(data)
+    countries, _groups = territories.expand(data.countries)
+    subdivisions, _ = territories.expand(data.subdivisions)
+    values = data.model_dump(mode="python")
+    values["countries"], values["subdivisions"] = sorted(countries), sorted(subdivisions)
+    values["networks"] = [str(ip_network(n, strict=False)) for n in data.networks]
+    values["platforms"] = sorted({parse_platform(p) for p in data.platforms})
+    return values
+
+
 def _check_blackout(data: BlackoutIn) -> None:
-    territories.expand([*data.countries, *data.subdivisions])
     for network in data.networks:
         try:
             ip_network(network, strict=False)
@@ -164,8 +183,7 @@ def _check_blackout(data: BlackoutIn) -> None:
 
 def create_blackout(session: Session, actor: Principal, data: BlackoutIn) -> RightsBlackout:
     authorize(actor, resolve(session, data.scope_type, data.scope_id))
-    _check_blackout(data)
-    row = RightsBlackout(**data.model_dump(mode="python"))
+    row = RightsBlackout(**_normalised_blackout(data))
     session.add(row)
     session.flush()
     audit(session, actor, row, "create", None)
@@ -180,9 +198,9 @@ def update_blackout(
         raise NotFound(f"no blackout {blackout_id}")
     authorize(actor, resolve(session, row.scope_type, row.scope_id))
     authorize(actor, resolve(session, data.scope_type, data.scope_id))
-    _check_blackout(data)
+    values = _normalised_blackout(data)
     before = snapshot(row, BLACKOUT_FIELDS)
-    for name, value in data.model_dump(mode="python").items():
+    for name, value in values.items():
         setattr(row, name, value)
     session.flush()
     audit(session, actor, row, "update", before)

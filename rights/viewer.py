@@ -17,7 +17,15 @@ from collections.abc import Iterable, Mapping
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 from core.errors import InvalidInput
-from rights.geoip import UNKNOWN, GeoDatabases, IPAddress, in_any, network_keys, unmapped
+from rights.geoip import (
+    UNKNOWN,
+    GeoDatabases,
+    IPAddress,
+    in_any,
+    is_locatable,
+    network_keys,
+    unmapped,
+)
 from rights.model import Viewer
 
 FORWARDED_FOR = "x-forwarded-for"
@@ -213,6 +221,10 @@ def resolve_viewer(
             if cdn_country != country:
                 subdivision = None
             country = cdn_country
+            if ip is not None and not is_locatable(ip):
+                # The CDN located a client we only see as its private hop: keep its country
+                # (evaluate() would read a private address as "location unknown").
+                ip = None
         elif raw is not None and raw.strip().upper() in _ANONYMIZER_CODES:
             anonymous = True  # e.g. Cloudflare's T1: the CDN saw a Tor exit
 

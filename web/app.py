@@ -43,7 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine_for(settings.db_url))
     app.state.store = make_object_store(settings)
     app.state.signing_keys = SigningKeys.single(settings.secret_key.get_secret_value().encode())
-    app.state.rights_cache = RightsCache(_redis(settings))
+    app.state.rights_cache = RightsCache(
+        _redis(settings), max_age_s=settings.rights_cache_max_age_s
+    )
     app.state.rights = RightsContext.from_settings(settings, app.state.rights_cache)
     install_error_handlers(app)
     routers = (

@@ -167,15 +167,6 @@ def test_territory_groups_are_expanded_and_versioned(manager: Call, rights_leagu
     assert grant["territory_groups"] == {"EU": GROUPS_VERSION, "NORDICS": GROUPS_VERSION}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: rights/service.py _apply_territories() expands groups before "
-        "rights/narrowing.py _territory_problems() checks exclusions, so 'EU except FR' "
-        "(territories ['EU'], excluded ['FR']) is refused as 'FR is both included and "
-        "excluded' although FR was never listed"
-    ),
-)
 def test_a_country_can_be_carved_out_of_a_group(manager: Call, rights_league: League) -> None:
     body = grant_body("league", rights_league.id, territories=["EU"], excluded=["FR"])
     response = manager("POST", "/v1/rights/grants", body)
@@ -184,14 +175,6 @@ def test_a_country_can_be_carved_out_of_a_group(manager: Call, rights_league: Le
     assert response.json()["territory_groups"] == {"EU": GROUPS_VERSION}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: rights/service.py _apply_territories() rebuilds territory_groups from the "
-        "re-expanded stored codes on any PATCH touching territories/excluded/worldwide, so "
-        "the record of which group version the grant was expanded with is wiped ({})"
-    ),
-)
 def test_patching_exclusions_keeps_the_group_versions(manager: Call, rights_league: League) -> None:
     body = grant_body("league", rights_league.id, territories=["EU"])
     grant = created(manager("POST", "/v1/rights/grants", body))
@@ -463,16 +446,6 @@ def test_invalid_blackout_is_422(
     assert words in str(error(response)["message"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "BUG: rights/service.py _check_blackout() parses networks with strict=False, so "
-        "'81.2.69.1/24' (host bits set) is saved as written; rights/records.py to_blackout() "
-        "parses it strictly and raises ValueError for every item under the scope: the catalog "
-        "and playback 500 (blackouts are loaded even for VOD)"
-    ),
-)
 def test_blackout_network_with_host_bits_does_not_break_the_catalog(
     manager: Call, rights_league: League, item: Asset
 ) -> None:
@@ -489,16 +462,6 @@ def test_blackout_network_with_host_bits_does_not_break_the_catalog(
     assert explained.json()["allowed"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: rights/service.py create_blackout()/update_blackout() store countries, "
-        "subdivisions and platforms as sent; _check_blackout() only validates them after "
-        "trimming, upper-casing and expanding groups, so 'gb' or 'EU' are accepted and "
-        "then never match a viewer (evaluate compares upper-case countries): a live "
-        "blackout that silently blacks out nobody"
-    ),
-)
 def test_blackout_codes_are_stored_as_they_are_matched(
     db: Session, rights_cache: RightsCache, manager: Call, rights_league: League, item: Asset
 ) -> None:
