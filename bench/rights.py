@@ -608,8 +608,9 @@ def measure_api(tmp: Path, figures: dict[str, float]) -> dict[str, str | int | f
         "duration_s": LOAD_S,
         "warmup_s": WARMUP_S,
         "check_cost_method": (
-            "1 - playlist_rps/nocheck_rps; nocheck serves the same bytes via a sync route with"
-            " the store dependency and no token/viewer/rights check (end to end, same server)"
+            "1 - playlist_rps/nocheck_rps; nocheck serves the same bytes through a route of the"
+            " same shape (async, store read in the thread pool) without the token/viewer/rights"
+            " check (end to end, same server)"
         ),
         "check_cost_cpu_method": (
             "1 - nocheck_server_cpu_us/playlist_server_cpu_us; server CPU time per request"
@@ -617,7 +618,7 @@ def measure_api(tmp: Path, figures: dict[str, float]) -> dict[str, str | int | f
         ),
         "check_cost_inprocess_method": (
             "check_us_total / playlist_server_cpu_us; check_us_total = CPU time here of"
-            " open_grant + object_key + viewer_of(Request) + session + check_stream on an"
+            " open_grant + object_key + viewer_of(Request) + cached rights + check_stream on an"
             " app from the same settings"
         ),
         "check_fraction_target": CHECK_FRACTION_TARGET,

@@ -10,12 +10,12 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from core.deps import SessionDep, SettingsDep, StoreDep
+from core.deps import SessionDep, SettingsDep
 from core.errors import NotFound, ObjectNotFound
 from core.settings import Settings
 from core.storage import ObjectStore
 from player_api import catalog, playback
-from player_api.access import RightsContext, RightsDep, ViewerDep
+from player_api.access import RightsContext, RightsDep, ViewerDep, viewer_of
 from player_api.media_response import media_response, playlist_response
 from rights import tokens
 from rights.model import ItemRights
@@ -110,10 +110,6 @@ def start_playback(
 @router.get("/stream/{token}/{path:path}", include_in_schema=True)
 async def stream_media(
     request: Request,
-    settings: SettingsDep,
-    store: StoreDep,
-    rights: RightsDep,
-    viewer: ViewerDep,
     token: str,
     path: str,
     range_header: Annotated[str | None, Header(alias="range")] = None,
@@ -121,9 +117,15 @@ async def stream_media(
     """Playlists and segments of one playback. Each request re-checks the token, the
     connecting viewer's country and the item's rights. **Who:** holders of a valid playback
     token, from the country it was issued in."""
-    # async, and the checks run on the event loop (CPU only, rights from the per-process
-    # cache): the database and the store are reached through the thread pool only when needed.
-    grant = playback.open_grant(signing_keys(request), token, leeway_s=settings.token_leeway_s)
+    # The hottest route: async, no injected dependencies (each costs a resolution per
+    # request), the checks on the event loop (CPU only, rights from the per-process cache);
+    # the database and the store are reached through the thread pool only when needed.
+    state = request.app.state
+    settings: Settings = state.settings
+    store: ObjectStore = state.store
+    rights: RightsContext = state.rights
+    viewer = viewer_of(request, rights)
+    grant = playback.open_grant(state.signing_keys, token, leeway_s=settings.token_leeway_s)
     key = playback.object_key(grant, path)
     item = rights.cache.cached(grant.asset_id)
     if item is None:
