@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
-from starlette.types import Message
 
-from core.models import Asset, AssetStatus, League, Rendition
+from core.models import Asset, AssetStatus, League
 from core.settings import Settings
 from rights import tokens
 from tests.conftest import store_of
+from tests.published import add_asset as _add_asset
+from tests.published import raw_get as _raw_get
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MASTER = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\nv0/index.m3u8\n"
@@ -33,36 +33,6 @@ def keys_of(client: TestClient) -> tokens.SigningKeys:
     return keys
 
 
-def add_asset(
-    db: Session,
-    league: League,
-    *,
-    title: str = "clip",
-    status: AssetStatus = AssetStatus.READY,
-    ready_at: datetime | None = BASE,
-    asset_id: str | None = None,
-) -> Asset:
-    asset = Asset(league_id=league.id, title=title, status=status, ready_at=ready_at)
-    if asset_id is not None:
-        asset.id = asset_id
-    db.add(asset)
-    db.flush()
-    if status is AssetStatus.READY:
-        asset.master_key = f"hls/{asset.id}/1/master.m3u8"
-        asset.renditions.append(
-            Rendition(
-                name="360p",
-                width=640,
-                height=360,
-                bandwidth=800_000,
-                codecs="avc1.4d401e,mp4a.40.2",
-                playlist_key=f"hls/{asset.id}/1/v0/index.m3u8",
-            )
-        )
-    db.commit()
-    return asset
-
-
 def publish_media(client: TestClient, asset: Asset) -> None:
     """Fake HLS output for ``asset``, plus its original source beside it."""
     store = store_of(client)
@@ -73,6 +43,22 @@ def publish_media(client: TestClient, asset: Asset) -> None:
     store.put_bytes(f"{prefix}/v0/seg_000.m4s", SEGMENT)
     store.put_bytes(f"{prefix}/notes.txt", b"not media")
     store.put_bytes(f"sources/{asset.id}/original", SOURCE)
+
+
+def add_asset(
+    db: Session,
+    league: League,
+    *,
+    title: str = "clip",
+    status: AssetStatus = AssetStatus.READY,
+    ready_at: datetime | None = BASE,
+    asset_id: str | None = None,
+) -> Asset:
+    return _add_asset(db, league, title=title, status=status, ready_at=ready_at, asset_id=asset_id)
+
+
+def raw_get(client: TestClient, raw_path: str) -> tuple[int, bytes]:
+    return _raw_get(client.app, raw_path)
 
 
 def local(url: str) -> str:
@@ -91,40 +77,6 @@ def start(client: TestClient, asset_id: str) -> str:
 
 def stream_base(master_path: str) -> str:
     return master_path.rsplit("/", 1)[0]
-
-
-def raw_get(client: TestClient, raw_path: str) -> tuple[int, bytes]:
-    """GET ``raw_path`` exactly as written: HTTP clients (httpx included) would resolve dot
-    segments before sending, but an attacker's raw request need not."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": unquote(raw_path),
-        "raw_path": raw_path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    status = 0
-    body = bytearray()
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            body.extend(message.get("body", b""))
-
-    asyncio.run(client.app(scope, receive, send))  # type: ignore[arg-type]
-    return status, bytes(body)
 
 
 @pytest.fixture

@@ -19,11 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.auth import create_api_key
 from core.models import (
     Asset,
-    AssetStatus,
     Competition,
     League,
     Match,
-    Rendition,
     RightsGrant,
     Role,
     Season,
@@ -31,6 +29,7 @@ from core.models import (
 from core.settings import Settings
 from core.storage import LocalObjectStore
 from rights.cache import RightsCache
+from tests import published
 from tests.conftest import make_settings
 from web.app import create_app
 
@@ -147,28 +146,10 @@ def add_asset(
     db: Session, league: League, *, title: str = "clip", match: Match | None = None
 ) -> Asset:
     """A READY asset with a master playlist key and one rendition (as transcoding leaves it)."""
-    asset = Asset(
-        league_id=league.id,
-        title=title,
-        status=AssetStatus.READY,
-        ready_at=datetime.now(UTC),
-        match_id=match.id if match is not None else None,
+    match_id = match.id if match is not None else None
+    return published.add_asset(
+        db, league, title=title, ready_at=datetime.now(UTC), match_id=match_id
     )
-    db.add(asset)
-    db.flush()
-    asset.master_key = f"hls/{asset.id}/1/master.m3u8"
-    asset.renditions.append(
-        Rendition(
-            name="360p",
-            width=640,
-            height=360,
-            bandwidth=800_000,
-            codecs="avc1.4d401e,mp4a.40.2",
-            playlist_key=f"hls/{asset.id}/1/v0/index.m3u8",
-        )
-    )
-    db.commit()
-    return asset
 
 
 def publish_media(app: FastAPI, asset: Asset) -> None:

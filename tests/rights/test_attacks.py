@@ -9,13 +9,12 @@ segment bytes.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -23,12 +22,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.types import Message
 
 from core.models import Asset, League, RightsGrant
 from core.settings import Settings
 from rights import tokens
 from rights.cache import RightsCache
+from tests import published
 from tests.conftest import bearer
 from tests.rights.conftest import (
     MASTER,
@@ -122,50 +121,13 @@ def keys_of(app: FastAPI) -> tokens.SigningKeys:
     return keys
 
 
+def raw_get(app: FastAPI, peer: str, raw_path: str) -> tuple[int, bytes]:
+    return published.raw_get(app, raw_path, peer)
+
+
 def claims_for(asset: Asset, grant: RightsGrant, country: str = "GB") -> dict[str, object]:
     """Claims shaped like the ones start_playback signs."""
     return {"a": asset.id, "p": f"hls/{asset.id}/1", "c": country, "g": grant.id, "s": "test"}
-
-
-def raw_get(app: FastAPI, peer: str, raw_path: str) -> tuple[int, bytes]:
-    """GET ``raw_path`` exactly as written, from ``peer``: HTTP clients resolve dot segments
-    before sending, an attacker's raw request need not."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": unquote(raw_path),
-        "raw_path": raw_path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": (peer, 50000),
-        "server": ("testserver", 80),
-    }
-    status = 0
-    body = bytearray()
-    requested = False
-
-    async def receive() -> Message:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        # A streaming response listens for a disconnect while it sends: the client stays.
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-    async def send(message: Message) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            body.extend(message.get("body", b""))
-
-    asyncio.run(app(scope, receive, send))
-    return status, bytes(body)
 
 
 # --- fixtures --------------------------------------------------------------------------------
