@@ -130,14 +130,12 @@ def _approved(rows: Iterable[RightsGrant]) -> Iterable[Grant]:
 def load_item_rights(session: Session, assets: Sequence[Asset]) -> dict[str, ItemRights]:
     """The rights of every asset in ``assets``, with two queries for grants and blackouts."""
     matches = _matches(session, assets)
-    chains = {a.id: scope_chain(a, matches.get(a.match_id or -1)) for a in assets}
+    match_of = {a.id: matches.get(a.match_id) if a.match_id is not None else None for a in assets}
+    chains = {a.id: scope_chain(a, match_of[a.id]) for a in assets}
     all_keys = [key for chain in chains.values() for key in chain]
     grants = _rows_for(session, RightsGrant, all_keys)
     blackouts = _rows_for(session, RightsBlackout, all_keys)
-    return {
-        a.id: _item_rights(a, chains[a.id], matches.get(a.match_id or -1), grants, blackouts)
-        for a in assets
-    }
+    return {a.id: _item_rights(a, chains[a.id], match_of[a.id], grants, blackouts) for a in assets}
 
 
 def _matches(session: Session, assets: Sequence[Asset]) -> dict[int, Match]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import pycountry
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Query, Request, status
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -16,7 +16,7 @@ from core.errors import InvalidInput, TooLarge
 from core.models import Asset, RightsBlackout, RightsGrant
 from rights import service
 from rights.cache import RightsCache
-from rights.csv_import import parse_csv
+from rights.csv_import import MAX_ROWS, parse_csv
 from rights.evaluate import evaluate
 from rights.model import CLIP_LICENSES, Decision, ItemRights, Viewer
 from rights.schemas import (
@@ -102,7 +102,10 @@ def update_grant(
 
 @router.post("/grants/import", status_code=status.HTTP_201_CREATED, response_model=ImportResult)
 def import_grants(
-    session: SessionDep, principal: RightsManagerDep, cache: CacheDep, body: list[GrantIn]
+    session: SessionDep,
+    principal: RightsManagerDep,
+    cache: CacheDep,
+    body: Annotated[list[GrantIn], Body(max_length=MAX_ROWS)],
 ) -> ImportResult:
     """Create many grants at once, all or nothing (the JSON form of an Avails sheet).
     **Who:** rights managers of every scope's league, and admins."""
