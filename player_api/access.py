@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -13,6 +13,7 @@ from core.settings import Settings
 from rights.cache import RightsCache
 from rights.evaluate import evaluate
 from rights.geoip import GeoDatabases
+from rights.memo import DecisionMemo
 from rights.model import CLIP_LICENSES, Decision, ItemRights, Reason, Viewer
 from rights.viewer import TrustedProxies, resolve_viewer
 
@@ -43,6 +44,8 @@ class RightsContext:
     cache: RightsCache
     cdn_country_header: str | None
     dev_loopback_country: str | None
+    # Running playbacks repeat the same check every few seconds (see rights.memo).
+    decisions: DecisionMemo = field(default_factory=DecisionMemo)
 
     @classmethod
     def from_settings(cls, settings: Settings, cache: RightsCache) -> RightsContext:
@@ -96,10 +99,14 @@ def _location_headers(request: Request, cdn_header: str | None) -> dict[str, str
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
 
 
-def decide(rights: ItemRights | None, viewer: Viewer, now: datetime) -> Decision:
+def decide(
+    rights: ItemRights | None, viewer: Viewer, now: datetime, memo: DecisionMemo | None = None
+) -> Decision:
     """The decision for a clip; an item with no rights record is simply not licensed."""
     if rights is None:
         return Decision(False, Reason.NO_GRANT, "This item is not available.")
+    if memo is not None:
+        return memo.decide(rights, viewer, now, CLIP_LICENSES)
     return evaluate(rights, viewer, now, CLIP_LICENSES)
 
 

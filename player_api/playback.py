@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import posixpath
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,7 @@ from core.errors import InvalidInput, NotFound
 from core.models import Asset, AssetStatus
 from player_api.access import RightsContext, decide, require
 from rights import tokens
+from rights.memo import DecisionMemo
 from rights.model import ItemRights, Viewer
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -75,7 +78,11 @@ def start_playback(
 
 
 def open_grant(keys: tokens.SigningKeys, token: str, *, leeway_s: int) -> StreamGrant:
-    claims = tokens.verify(keys, token, leeway_s=leeway_s)
+    return grant_of(tokens.verify(keys, token, leeway_s=leeway_s))
+
+
+def grant_of(claims: Mapping[str, Any]) -> StreamGrant:
+    """The grant a verified token's claims describe."""
     grant = claims.get("g")
     return StreamGrant(
         asset_id=str(claims["a"]),
@@ -87,14 +94,18 @@ def open_grant(keys: tokens.SigningKeys, token: str, *, leeway_s: int) -> Stream
 
 
 def check_stream(
-    grant: StreamGrant, item: ItemRights | None, viewer: Viewer, now: datetime
+    grant: StreamGrant,
+    item: ItemRights | None,
+    viewer: Viewer,
+    now: datetime,
+    memo: DecisionMemo | None = None,
 ) -> None:
     """Every playlist and segment request: the connecting viewer must be in the country the
     playback was started from, and the item's rights must still allow them now (a revoke, a
     narrowed territory or an ended window applies at once)."""
     if grant.country and viewer.country != grant.country:
         raise tokens.InvalidToken("this playback was started in another country")
-    require(decide(item, viewer, now))
+    require(decide(item, viewer, now, memo))
 
 
 def object_key(grant: StreamGrant, path: str) -> str:

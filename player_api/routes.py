@@ -18,6 +18,7 @@ from player_api import catalog, playback
 from player_api.access import RightsContext, RightsDep, ViewerDep, viewer_of
 from player_api.media_response import media_response, playlist_response
 from rights import tokens
+from rights.memo import TokenMemo
 from rights.model import ItemRights
 
 router = APIRouter(prefix="/v1", tags=["playback"])
@@ -125,12 +126,15 @@ async def stream_media(
     store: ObjectStore = state.store
     rights: RightsContext = state.rights
     viewer = viewer_of(request, rights)
-    grant = playback.open_grant(state.signing_keys, token, leeway_s=settings.token_leeway_s)
+    now = datetime.now(UTC)
+    token_memo: TokenMemo = state.token_memo
+    claims = token_memo.verify(token, now=now.timestamp(), leeway_s=settings.token_leeway_s)
+    grant = playback.grant_of(claims)
     key = playback.object_key(grant, path)
     item = rights.cache.cached(grant.asset_id)
     if item is None:
         item = await run_in_threadpool(_load_rights, request, rights, grant.asset_id)
-    playback.check_stream(grant, item, viewer, datetime.now(UTC))
+    playback.check_stream(grant, item, viewer, now, rights.decisions)
     try:
         return await run_in_threadpool(_serve, store, key, range_header)
     except ObjectNotFound:

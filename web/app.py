@@ -24,6 +24,7 @@ from player_api.accounts import router as accounts_router
 from player_api.routes import router as playback_router
 from rights.cache import RightsCache
 from rights.fixtures import router as fixtures_router
+from rights.memo import TokenMemo
 from rights.routes import router as rights_router
 from rights.tokens import SigningKeys
 from web.errors import install_error_handlers
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine_for(settings.db_url))
     app.state.store = make_object_store(settings)
     app.state.signing_keys = SigningKeys.single(settings.secret_key.get_secret_value().encode())
+    app.state.token_memo = TokenMemo(app.state.signing_keys)
     app.state.rights_cache = RightsCache(
         _redis(settings), max_age_s=settings.rights_cache_max_age_s
     )
