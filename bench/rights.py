@@ -28,7 +28,7 @@ Two cross-checks:
   (``/proc/<pid>/stat``) instead of throughput, so other work on a shared machine, which
   lowers both throughputs unevenly, matters less (``other_busy_cores_max`` says how much
   there was: busy cores besides the server and the load generator, Redis included);
-- ``check_cost_fraction_inprocess``: the calls the route makes for its check (``open_grant``
+- ``check_cost_fraction_inprocess``: the calls the route makes for its check (``tokens.verify``
   + ``viewer_of`` + a session + ``check_stream``), timed in this process against an app
   built from the same settings, over the server's CPU time per playlist request; it leaves out
   FastAPI's dependency resolution. The ``check_us_*`` figures split it up.
@@ -701,7 +701,7 @@ def measure_check_inprocess(
         scope = request_scope(app, port, path)
         media_path = path.split("/", 4)[4]
         leeway = settings.token_leeway_s
-        grant = playback.open_grant(keys, token, leeway_s=leeway)
+        grant = playback.grant_of(tokens.verify(keys, token, leeway_s=leeway))
         viewer = viewer_of(Request(scope), rights)
         with sessions() as session:
             item = rights.cache.rights_for_id(session, grant.asset_id)  # warm the cache
@@ -726,7 +726,7 @@ def measure_check_inprocess(
         figures["check_us_total"] = total.cpu_us
         figures["check_us_total_wall"] = total.wall_us
         figures["check_us_token"] = rate(
-            lambda: playback.open_grant(keys, token, leeway_s=leeway), 1, CHECK_PART_S
+            lambda: playback.grant_of(tokens.verify(keys, token, leeway_s=leeway)), 1, CHECK_PART_S
         ).cpu_us
         figures["check_us_viewer"] = rate(
             lambda: viewer_of(Request(scope), rights), 1, CHECK_PART_S

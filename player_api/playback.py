@@ -77,10 +77,6 @@ def start_playback(
     return Playback(token=token, expires_at=expires)
 
 
-def open_grant(keys: tokens.SigningKeys, token: str, *, leeway_s: int) -> StreamGrant:
-    return grant_of(tokens.verify(keys, token, leeway_s=leeway_s))
-
-
 def grant_of(claims: Mapping[str, Any]) -> StreamGrant:
     """The grant a verified token's claims describe."""
     grant = claims.get("g")

@@ -7,23 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from core.models import Asset, AssetStatus, Competition, League, Match, RightsGrant, Season
+from core.models import Asset, AssetStatus, League, Match, RightsGrant
 from rights.clip_limits import ClipLimitExceeded, ClipTooEarly, check_clip
+from tests.rights.conftest import scope_tree
 
 NOW = datetime(2026, 5, 1, 20, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def match(db: Session, league: League) -> Match:
-    competition = Competition(league_id=league.id, slug="cup", name="Cup")
-    db.add(competition)
-    db.flush()
-    season = Season(competition_id=competition.id, name="2026")
-    db.add(season)
-    db.flush()
-    fixture = Match(season_id=season.id, home="A", away="B", kickoff=NOW - timedelta(hours=3),
-                    broadcast_end=NOW - timedelta(minutes=10))  # fmt: skip
-    db.add(fixture)
+    fixture = scope_tree(db, league, kickoff=NOW - timedelta(hours=3))
+    fixture.broadcast_end = NOW - timedelta(minutes=10)
     db.flush()
     return fixture
 
