@@ -168,6 +168,20 @@ class Asset(Base):
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
     ready_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    # How the clip arrived: "upload" (API stream), "resumable", "url" or "feed".
+    origin: Mapped[str] = mapped_column(String(16), default="upload")
+    source_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    teams: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # When the league says the clip was published (a feed item's pubDate); else created_at.
+    published_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    # Seconds of encoding left, estimated from ffmpeg's speed; None when not encoding.
+    eta_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Last sign of life of the attempt in progress; the watchdog acts on stale ones.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    # Playable (first rung published) before the full ladder is: the headline figure.
+    playable_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    poster_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    storyboard_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     league: Mapped[League] = relationship(lazy="joined")
     renditions: Mapped[list[Rendition]] = relationship(
         back_populates="asset",
@@ -296,3 +310,139 @@ class RightsAudit(Base):
     action: Mapped[str] = mapped_column(String(32))
     before: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+
+
+class ResumableUpload(Base):
+    """A direct-to-store upload in parts: S3 multipart (``s3_upload_id``) or local part files.
+
+    The asset row exists from creation (status ``uploading``); completing the upload queues it.
+    """
+
+    __tablename__ = "resumable_uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id"), index=True)
+    declared_size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(200))
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(String(1024))
+    s3_upload_id: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(TZDateTime(), index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    parts: Mapped[list[UploadPart]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="UploadPart.number"
+    )
+
+
+class UploadPart(Base):
+    """One received part: its size and checksum (the ETag S3 returned, or our own MD5)."""
+
+    __tablename__ = "upload_parts"
+    __table_args__ = (UniqueConstraint("upload_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upload_id: Mapped[str] = mapped_column(
+        ForeignKey("resumable_uploads.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class LeagueFeed(Base):
+    """An MRSS or JSON Feed a league publishes; beat polls it every ``interval_s``."""
+
+    __tablename__ = "league_feeds"
+    __table_args__ = (UniqueConstraint("league_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    interval_s: Mapped[int] = mapped_column(Integer, default=300)
+    active: Mapped[bool] = mapped_column(default=True)
+    etag: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    next_poll_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, index=True)
+    last_polled_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    last_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    items_found: Mapped[int] = mapped_column(Integer, default=0)
+    items_failed: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class FeedItem(Base):
+    """One feed entry, ingested once by its guid; failures keep their reason."""
+
+    __tablename__ = "feed_items"
+    __table_args__ = (UniqueConstraint("feed_id", "guid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("league_feeds.id", ondelete="CASCADE"), index=True
+    )
+    guid: Mapped[str] = mapped_column(String(1024))
+    media_url: Mapped[str] = mapped_column(String(2048), default="")
+    asset_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assets.id", ondelete="SET NULL"), nullable=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="ingested")
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class Event(Base):
+    """Something partners may hear about (``asset.ready``...): the outbox webhooks read."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, index=True)
+
+
+class WebhookEndpoint(Base):
+    """A partner's URL for events. Its signing secret is derived from the server secret and
+    ``secret_salt`` (rotated by changing the salt), so no secret is stored."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret_salt: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint: attempts, the last answer, and when to try again."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    event: Mapped[Event] = relationship(lazy="joined")

@@ -53,6 +53,27 @@ class Settings(BaseSettings):
     token_leeway_s: int = Field(default=30, ge=0, le=300)
     # Longest any API process serves rights it cached, even if an invalidation was lost.
     rights_cache_max_age_s: float = Field(default=30.0, gt=0, le=3600)
+    # Resumable uploads: part size offered to clients, and how long an unfinished one lives.
+    upload_part_bytes: int = Field(default=16 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3)
+    upload_expiry_s: int = Field(default=24 * 3600, gt=0)
+    # Pulling clips from URLs (and league feeds): limits, and the networks exempt from the
+    # refusal of loopback/private/link-local addresses. Empty (the default) exempts none;
+    # tests set ["127.0.0.0/8"] to serve files from loopback.
+    pull_timeout_s: int = Field(default=600, gt=0)
+    pull_allowed_networks: list[str] = Field(default_factory=list)
+    feed_min_interval_s: int = Field(default=60, gt=0)
+    # Probe limits: longer, larger or faster sources are refused with a reason code.
+    max_duration_s: int = Field(default=4 * 3600, gt=0)
+    max_dimension_px: int = Field(default=4096, gt=0)
+    max_fps: float = Field(default=120.0, gt=0)
+    # Sources longer than this are split into chunks encoded by separate tasks.
+    chunk_threshold_s: int = Field(default=300, gt=0)
+    chunk_length_s: int = Field(default=120, gt=0)
+    hls_segment_s: int = Field(default=4, ge=1, le=10)
+    # A processing attempt silent for this long is re-queued (or failed) by the watchdog.
+    stuck_after_s: int = Field(default=900, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_retry_window_s: int = Field(default=24 * 3600, gt=0)
     log_level: str = "INFO"
     log_json: bool = True
 
