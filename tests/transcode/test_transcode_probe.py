@@ -10,10 +10,16 @@ from typing import Any
 import pytest
 
 from transcode.errors import FFmpegFailed, UnsupportedInput
-from transcode.probe import InputLimits, parse_probe, probe
+from transcode.probe import InputLimits, ProbeResult, parse_probe, probe
 from transcode.runner import run_capture
 
 TIMEOUT_S = 30.0
+FIXTURES = Path(__file__).parent / "probe_fixtures"
+
+
+def fixture(name: str) -> str:
+    """ffprobe's real output for a tiny clip made with ffmpeg (see probe_fixtures/)."""
+    return (FIXTURES / f"{name}.json").read_text()
 
 
 def probe_json(*streams: dict[str, Any], duration: str = "12.5", size: str = "1000") -> str:
@@ -65,6 +71,140 @@ def test_parse_probe_reads_rotation_and_pixel_shape() -> None:
     assert parse_probe(probe_json(anamorphic)).display_width == 1024
 
 
+def test_parse_probe_reads_what_the_ladder_needs_from_a_10_bit_hdr_source() -> None:
+    result = parse_probe(fixture("hevc_hdr10"))
+
+    assert (result.video_codec, result.video_profile, result.pix_fmt) == (
+        "hevc",
+        "Main 10",
+        "yuv420p10le",
+    )
+    assert (result.bit_depth, result.chroma, result.color_transfer) == (10, "420", "smpte2084")
+    assert result.hdr
+    assert (result.interlaced, result.vfr, result.avg_fps) == (False, False, 25.0)
+    assert result.video_bitrate == 131032
+    assert (result.audio_codec, result.audio_channels, result.audio_streams) == (None, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "profile", "bit_depth", "chroma"),
+    [
+        ("h264_10bit", "High 10", 10, "420"),
+        ("h264_422", "High 4:2:2", 8, "422"),
+        ("h264_interlaced", "Main", 8, "420"),
+    ],
+)
+def test_parse_probe_reads_profile_depth_and_chroma(
+    name: str, profile: str, bit_depth: int, chroma: str
+) -> None:
+    result = parse_probe(fixture(name))
+
+    assert (result.video_profile, result.bit_depth, result.chroma) == (profile, bit_depth, chroma)
+    assert not result.hdr
+
+
+def test_parse_probe_sees_interlacing() -> None:
+    assert parse_probe(fixture("h264_interlaced")).interlaced
+    assert not parse_probe(fixture("h264_10bit")).interlaced
+
+
+def test_parse_probe_sees_variable_frame_rate() -> None:
+    # Made with setpts: 30 frames at 30 fps, then 30 at 15 fps; r_frame_rate still says 30.
+    result = parse_probe(fixture("h264_vfr"))
+
+    assert result.vfr
+    assert result.avg_fps == pytest.approx(20.22, abs=0.01)
+    assert result.fps == result.avg_fps
+
+
+def test_parse_probe_counts_audio_streams_and_takes_the_file_bitrate_for_matroska() -> None:
+    result = parse_probe(fixture("mkv_two_audio"))
+
+    assert (result.audio_codec, result.audio_channels, result.audio_streams) == ("aac", 2, 2)
+    # Matroska gives no stream bit rate and no audio rate: the whole file's is the best guess.
+    assert result.video_bitrate == 601822
+    assert result.has_audio
+
+
+def test_parse_probe_video_bitrate_subtracts_known_audio() -> None:
+    audio = AUDIO | {"bit_rate": "128000", "channels": 6}
+    text = json.dumps(
+        {
+            "streams": [video_stream(), audio],
+            "format": {"format_name": "mpegts", "duration": "2", "bit_rate": "1128000"},
+        }
+    )
+
+    result = parse_probe(text)
+
+    assert (result.video_bitrate, result.audio_channels) == (1_000_000, 6)
+
+
+def test_parse_probe_marks_known_hlg_as_hdr() -> None:
+    assert parse_probe(probe_json(video_stream(color_transfer="arib-std-b67"))).hdr
+    assert not parse_probe(probe_json(video_stream(color_transfer="bt709"))).hdr
+
+
+HOSTILE = [
+    # Each: fields an attacker controls, set to junk; the parse must not crash or believe them.
+    {"profile": 7, "pix_fmt": ["yuv420p"], "field_order": None, "color_transfer": {"x": 1}},
+    {"avg_frame_rate": "1e999/1", "r_frame_rate": "N/A", "bit_rate": "inf"},
+    {"avg_frame_rate": "9" * 5000, "bits_per_raw_sample": "-10", "sample_aspect_ratio": "1:0"},
+    {"bit_rate": "99999999999999999999", "side_data_list": [{"rotation": "nan"}, "junk"]},
+    {"tags": "rotate", "disposition": "attached_pic", "sample_aspect_ratio": "100000:1"},
+]
+
+
+@pytest.mark.parametrize("junk", HOSTILE)
+def test_parse_probe_survives_junk_fields(junk: dict[str, Any]) -> None:
+    bad_audio = AUDIO | {"channels": "1e30", "codec_name": 5}
+
+    result = parse_probe(probe_json(video_stream(**junk), bad_audio))
+
+    assert (result.width, result.height, result.rotation, result.sample_aspect) == (
+        1920,
+        1080,
+        0,
+        1.0,
+    )
+    assert result.bit_depth == 8
+    assert result.video_bitrate is None or result.video_bitrate < 10**10
+    assert result.fps is None or 0 < result.fps < 10**6
+    assert (result.audio_codec, result.audio_channels, result.audio_streams) == (None, 0, 1)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"streams": "video"},
+        {"streams": [1, "two", None]},
+        {"streams": [{"codec_type": "video", "codec_name": "h264", "width": "wide"}]},
+        [],
+    ],
+)
+def test_parse_probe_refuses_malformed_documents_cleanly(document: object) -> None:
+    with pytest.raises(UnsupportedInput) as caught:
+        parse_probe(json.dumps(document))
+    assert caught.value.code in {"not_media", "no_video_stream", "corrupt"}
+
+
+def test_defaults_keep_old_constructors_working() -> None:
+    result = ProbeResult(
+        container="mpegts",
+        duration_s=1.0,
+        width=2,
+        height=2,
+        fps=None,
+        video_codec="h264",
+        pix_fmt="yuv420p",
+        has_audio=False,
+        size_bytes=1,
+    )
+
+    assert (result.bit_depth, result.chroma, result.hdr, result.vfr) == (8, "420", False, False)
+    assert (result.audio_streams, result.video_bitrate, result.avg_fps) == (0, None, None)
+
+
 def test_parse_probe_falls_back_when_rates_and_durations_are_missing() -> None:
     stream = video_stream(avg_frame_rate="0/0", r_frame_rate="25/1", duration="3.0")
 
@@ -108,6 +248,15 @@ def test_probe_reads_a_real_clip(clip_with_audio: Path) -> None:
     assert result.duration_s == pytest.approx(2.0, abs=0.1)
     assert "mp4" in result.container.split(",")
     assert result.size_bytes == clip_with_audio.stat().st_size
+    assert (result.bit_depth, result.chroma, result.interlaced, result.vfr) == (
+        8,
+        "420",
+        False,
+        False,
+    )
+    assert (result.audio_codec, result.audio_channels, result.audio_streams) == ("aac", 1, 1)
+    assert result.video_profile == "Constrained Baseline"  # x264 -preset ultrafast
+    assert (result.video_bitrate or 0) > 0
 
 
 def test_probe_sees_a_phone_portrait_clip_upright(rotated_clip: Path) -> None:
