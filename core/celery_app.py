@@ -19,7 +19,7 @@ from core import logging as clog
 from core.settings import Settings, get_settings
 
 QUEUES = ("ingest", "transcode", "live", "default")
-TASK_MODULES = ["ingest.tasks"]
+TASK_MODULES = ["ingest.tasks", "ingest.upload_tasks"]
 # Which queue each task goes to; a task not listed goes to "default".
 ROUTES = {"transcode.*": {"queue": "transcode"}, "ingest.*": {"queue": "ingest"}}
 
@@ -46,7 +46,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "broker_transport_options": {"visibility_timeout": 4 * 3600},
-        "beat_schedule": {},
+        "beat_schedule": {
+            # Abandoned resumable uploads: parts discarded, asset failed (upload_expired).
+            "expire-uploads": {"task": "ingest.expire_uploads", "schedule": 600.0},
+        },
     }
 
 

@@ -4,12 +4,12 @@ content types, argument checks and the counting upload reader."""
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
-from core.errors import InvalidInput, InvalidKey, TooLarge
+from core.errors import InvalidInput, InvalidKey, StorageError, TooLarge
 
 MAX_KEY_BYTES = 1024  # S3's own limit on key length, applied to both backends
 DEFAULT_CHUNK_SIZE = 1 << 20
@@ -37,6 +37,21 @@ class ObjectInfo:
     size: int
     content_type: str | None
     etag: str | None
+
+
+class MultipartUnsupported(StorageError, NotImplementedError):
+    """The backend has no native multipart uploads (see :meth:`ObjectStore.create_multipart`)."""
+
+    code = "multipart_unsupported"
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    """One part of a multipart upload, as the store holds it: number (1-based), size, ETag."""
+
+    number: int
+    size: int
+    etag: str
 
 
 class ObjectStore(Protocol):
@@ -139,6 +154,35 @@ class ObjectStore(Protocol):
         unreachable)."""
         ...
 
+    # Native multipart uploads (S3's CreateMultipartUpload and friends). A backend without
+    # them (the local directory) answers ``None`` from create_multipart and refuses the rest
+    # with MultipartUnsupported; the caller then keeps parts as plain objects (ingest.resumable
+    # does, behind the API's own signed part URLs), since nothing would be gained by
+    # re-implementing S3's bookkeeping on a filesystem.
+
+    def create_multipart(self, key: str, *, content_type: str | None = None) -> str | None:
+        """Start a multipart upload that will become ``key``; return its upload id, or
+        ``None`` when the backend has no native multipart uploads."""
+        ...
+
+    def presigned_part_url(self, key: str, upload_id: str, number: int, *, expires_s: int) -> str:
+        """A URL a client may PUT part ``number`` (1..10000) to for ``expires_s`` seconds,
+        without credentials of its own. The response carries the part's ``ETag`` header."""
+        ...
+
+    def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        """The parts received so far, by ascending number. An unknown (completed, aborted)
+        upload raises :class:`~core.errors.ObjectNotFound`."""
+        ...
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> None:
+        """Join ``parts`` (ascending numbers, as listed) into the object at ``key``."""
+        ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Discard the upload and every part received; an unknown upload is not an error."""
+        ...
+
 
 # --- keys and content types ----------------------------------------------------------------
 
@@ -199,6 +243,16 @@ def _check_range(start: int, end: int | None, chunk_size: int) -> None:
         raise InvalidInput(f"range end {end} is before start {start}")
     if chunk_size <= 0:
         raise InvalidInput(f"chunk size {chunk_size} is not positive")
+
+
+MAX_PART_NUMBER = 10_000  # S3's limit on parts per upload, applied to both backends
+
+
+def check_part_number(number: int) -> int:
+    """Return ``number`` if it can name a part (1..10000), else raise InvalidInput."""
+    if not 1 <= number <= MAX_PART_NUMBER:
+        raise InvalidInput(f"part number {number} is not in 1..{MAX_PART_NUMBER}")
+    return number
 
 
 def _check_max_bytes(max_bytes: int | None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
@@ -12,8 +12,10 @@ from typing import BinaryIO
 from core.errors import InvalidKey, ObjectNotFound, StorageError, StorageUnavailable
 from core.storage.base import (
     DEFAULT_CHUNK_SIZE,
+    MultipartUnsupported,
     ObjectInfo,
     ObjectStore,
+    PartInfo,
     _check_max_bytes,
     _check_range,
     _chunks,
@@ -257,6 +259,22 @@ class LocalObjectStore(ObjectStore):
     ) -> str | None:
         validate_key(key)
         return None
+
+    def create_multipart(self, key: str, *, content_type: str | None = None) -> str | None:
+        self._path(key)
+        return None  # no native multipart: callers keep parts as plain objects
+
+    def presigned_part_url(self, key: str, upload_id: str, number: int, *, expires_s: int) -> str:
+        raise MultipartUnsupported("the local store has no multipart uploads")
+
+    def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        raise MultipartUnsupported("the local store has no multipart uploads")
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> None:
+        raise MultipartUnsupported("the local store has no multipart uploads")
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        raise MultipartUnsupported("the local store has no multipart uploads")
 
     def check(self) -> None:
         if not self._root.is_dir():

@@ -7,7 +7,7 @@ it for boto3). Every botocore exception is translated here into the project's ow
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
@@ -23,18 +23,20 @@ from core.storage.base import (
     DEFAULT_CHUNK_SIZE,
     ObjectInfo,
     ObjectStore,
+    PartInfo,
     _check_max_bytes,
     _check_range,
     _describe,
     _LimitedReader,
     _validate_prefix,
+    check_part_number,
     guess_content_type,
     validate_key,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 
     from core.settings import Settings
 
@@ -78,6 +80,24 @@ def _s3_errors(what: str) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as exc:
         raise _translate(exc, what) from exc
+
+
+@contextmanager
+def _multipart_errors(what: str) -> Iterator[None]:
+    # S3 names an unknown multipart upload NoSuchUpload; callers treat it like a missing key.
+    try:
+        yield
+    except ClientError as exc:
+        if _error_code(exc) == "NoSuchUpload":
+            raise ObjectNotFound(f"{what}: no such multipart upload") from exc
+        raise _translate(exc, what) from exc
+    except BotoCoreError as exc:
+        raise _translate(exc, what) from exc
+
+
+def _check_expiry(expires_s: int) -> None:
+    if not 0 < expires_s <= MAX_PRESIGN_EXPIRY_S:
+        raise InvalidInput(f"expires_s must be in 1..{MAX_PRESIGN_EXPIRY_S}, not {expires_s}")
 
 
 def make_s3_client(
@@ -330,6 +350,62 @@ class S3ObjectStore(ObjectStore):
             return self._client.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=expires_s
             )
+
+    # --- native multipart uploads (resumable partner uploads) ----------------------------------
+
+    def create_multipart(self, key: str, *, content_type: str | None = None) -> str | None:
+        validate_key(key)
+        with _s3_errors(f"start multipart upload {_describe(key)}"):
+            created = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=key, ContentType=content_type or guess_content_type(key)
+            )
+        return created["UploadId"]
+
+    def presigned_part_url(self, key: str, upload_id: str, number: int, *, expires_s: int) -> str:
+        validate_key(key)
+        check_part_number(number)
+        _check_expiry(expires_s)
+        params = {"Bucket": self._bucket, "Key": key, "UploadId": upload_id, "PartNumber": number}
+        with _s3_errors(f"presign part {number} of {_describe(key)}"):
+            return self._client.generate_presigned_url(
+                "upload_part", Params=params, ExpiresIn=expires_s
+            )
+
+    def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        validate_key(key)
+        paginator = self._client.get_paginator("list_parts")
+        parts: list[PartInfo] = []
+        with _multipart_errors(f"list parts of {_describe(key)}"):
+            # Pages hold at most 1000 parts; an upload may have 10000.
+            for page in paginator.paginate(Bucket=self._bucket, Key=key, UploadId=upload_id):
+                parts.extend(
+                    PartInfo(number=part["PartNumber"], size=part["Size"], etag=part["ETag"])
+                    for part in page.get("Parts", [])
+                )
+        return sorted(parts, key=lambda part: part.number)
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[PartInfo]) -> None:
+        validate_key(key)
+        listing: list[CompletedPartTypeDef] = [
+            {"PartNumber": part.number, "ETag": part.etag} for part in parts
+        ]
+        with _multipart_errors(f"complete multipart upload {_describe(key)}"):
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": listing},
+            )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        validate_key(key)
+        try:
+            with _multipart_errors(f"abort multipart upload {_describe(key)}"):
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=key, UploadId=upload_id
+                )
+        except ObjectNotFound:
+            return  # already completed, aborted or expired by a lifecycle rule: nothing left
 
     def check(self) -> None:
         what = f"check bucket {self._bucket!r}"

@@ -19,6 +19,8 @@ PUBLIC = {
     ("POST", "/v1/accounts"),
     ("POST", "/v1/sessions"),
     ("GET", "/v1/me"),
+    # Resumable upload parts (local store): the signed part URL is the credential, as on S3.
+    ("PUT", "/v1/uploads/{upload_id}/parts/{number}"),
 }
 
 
