@@ -53,6 +53,11 @@ class AssetStatus(enum.StrEnum):
     DELETED = "deleted"
 
 
+# A playable asset: its first rung is published (``playable_at`` set) and it is not failed or
+# deleted; the rest of its ladder may still be encoding.
+PLAYABLE_STATES = (AssetStatus.PROCESSING, AssetStatus.READY)
+
+
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
     # Stored as plain strings (no native PG enum) so adding a state is a one-line change.
     return Enum(cls, name=name, native_enum=False, length=32, values_callable=_values)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
-from core.models import Asset, AssetStatus, League
+from core.models import PLAYABLE_STATES, Asset, League
 from player_api.access import RightsContext, decide
 from rights.model import Viewer
 
@@ -40,23 +40,26 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def cursor_of(asset: Asset) -> str:
-    assert asset.ready_at is not None  # noqa: S101 - ready assets always have ready_at
-    return f"{asset.ready_at.isoformat()}_{asset.id}"
+    assert asset.playable_at is not None  # noqa: S101 - listed assets always have it
+    return f"{asset.playable_at.isoformat()}_{asset.id}"
 
 
 def list_ready(
     session: Session, *, league: str | None, limit: int, cursor: str | None
 ) -> tuple[list[Asset], bool]:
-    """Up to ``limit`` ready assets after ``cursor``, newest first, and whether more exist."""
-    query = select(Asset).where(Asset.status == AssetStatus.READY)
+    """Up to ``limit`` playable assets after ``cursor``, newest first, and whether more exist.
+
+    Playable, not only ready: a clip is listed as soon as its first rung is published."""
+    query = select(Asset).where(Asset.status.in_(PLAYABLE_STATES), Asset.playable_at.is_not(None))
     if league:
         query = query.join(League).where(League.slug == league)
     if cursor:
-        ready_at, asset_id = _parse_cursor(cursor)
+        playable_at, asset_id = _parse_cursor(cursor)
         query = query.where(
-            (Asset.ready_at < ready_at) | ((Asset.ready_at == ready_at) & (Asset.id < asset_id))
+            (Asset.playable_at < playable_at)
+            | ((Asset.playable_at == playable_at) & (Asset.id < asset_id))
         )
-    query = query.order_by(Asset.ready_at.desc(), Asset.id.desc()).limit(limit + 1)
+    query = query.order_by(Asset.playable_at.desc(), Asset.id.desc()).limit(limit + 1)
     assets = list(session.scalars(query))
     return assets[:limit], len(assets) > limit
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, NotFound
-from core.models import Asset, AssetStatus
+from core.models import PLAYABLE_STATES, Asset
 from player_api.access import RightsContext, decide, require
 from rights import tokens
 from rights.memo import DecisionMemo
@@ -59,7 +59,7 @@ def start_playback(
     """Decide once, and carry the decision in a token that expires no later than the grant's
     window; every later request re-checks it (see check_stream)."""
     asset = session.get(Asset, asset_id)
-    if asset is None or asset.status is not AssetStatus.READY or not asset.master_key:
+    if asset is None or asset.status not in PLAYABLE_STATES or not asset.master_key:
         raise NotPlayable("this highlight is not available for playback")
     decision = require(decide(rights.cache.rights_for(session, [asset])[asset.id], viewer, now))
     expires = now + timedelta(seconds=ttl_s)

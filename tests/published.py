@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message
 
-from core.models import Asset, AssetStatus, League, Rendition
+from core.models import Asset, AssetStatus, League, Rendition, utcnow
 
 
 def add_asset(
@@ -24,7 +24,12 @@ def add_asset(
 ) -> Asset:
     """An asset; a READY one has a master playlist key and one rendition."""
     asset = Asset(
-        league_id=league.id, title=title, status=status, ready_at=ready_at, match_id=match_id
+        league_id=league.id,
+        title=title,
+        status=status,
+        ready_at=ready_at,
+        playable_at=ready_at or (utcnow() if status is AssetStatus.READY else None),
+        match_id=match_id,
     )
     if asset_id is not None:
         asset.id = asset_id

@@ -187,6 +187,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("storyboard_key", sa.String(length=1024), nullable=True))
 
     # ### end Alembic commands ###
+    op.execute("UPDATE assets SET playable_at = ready_at WHERE status = 'ready'")
 
 
 def downgrade() -> None:
