@@ -19,7 +19,7 @@ from core import logging as clog
 from core.settings import Settings, get_settings
 
 QUEUES = ("ingest", "transcode", "live", "default")
-TASK_MODULES = ["ingest.tasks", "ingest.upload_tasks"]
+TASK_MODULES = ["ingest.tasks", "ingest.upload_tasks", "ingest.webhooks"]
 # Which queue each task goes to; a task not listed goes to "default".
 ROUTES = {"transcode.*": {"queue": "transcode"}, "ingest.*": {"queue": "ingest"}}
 
@@ -49,6 +49,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": {
             # Abandoned resumable uploads: parts discarded, asset failed (upload_expired).
             "expire-uploads": {"task": "ingest.expire_uploads", "schedule": 600.0},
+            # Webhook deliveries whose retry message was lost (a restarted broker, say).
+            "retry-due-webhooks": {"task": "ingest.retry_due_webhooks", "schedule": 60.0},
         },
     }
 

@@ -20,6 +20,7 @@ from core.settings import Settings, get_settings
 from core.storage import make_object_store
 from ingest.resumable_routes import router as uploads_router
 from ingest.routes import router as assets_router
+from ingest.webhook_routes import router as webhooks_router
 from player_api.access import RightsContext
 from player_api.accounts import router as accounts_router
 from player_api.routes import router as playback_router
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     routers = (
         health_router, assets_router, playback_router, accounts_router, rights_router,
-        fixtures_router, uploads_router,
+        fixtures_router, uploads_router, webhooks_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)
