@@ -10,8 +10,8 @@ rungs are encoded. The encoded rungs then force their keyframes at the source's 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import ffmpeg
