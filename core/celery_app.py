@@ -19,7 +19,7 @@ from core import logging as clog
 from core.settings import Settings, get_settings
 
 QUEUES = ("ingest", "transcode", "live", "default")
-TASK_MODULES = ["ingest.tasks", "ingest.upload_tasks", "ingest.webhooks"]
+TASK_MODULES = ["ingest.tasks", "ingest.upload_tasks", "ingest.webhooks", "ingest.feed_tasks"]
 # Which queue each task goes to; a task not listed goes to "default".
 ROUTES = {"transcode.*": {"queue": "transcode"}, "ingest.*": {"queue": "ingest"}}
 
@@ -47,6 +47,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "broker_transport_options": {"visibility_timeout": 4 * 3600},
         "beat_schedule": {
+            # League feeds that are due (each claimed once, so beats never double-poll).
+            "poll-due-feeds": {"task": "ingest.poll_due_feeds", "schedule": 30.0},
             # Abandoned resumable uploads: parts discarded, asset failed (upload_expired).
             "expire-uploads": {"task": "ingest.expire_uploads", "schedule": 600.0},
             # Webhook deliveries whose retry message was lost (a restarted broker, say).
