@@ -18,6 +18,8 @@ from core.db import engine_for, make_sessionmaker
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from core.storage import make_object_store
+from ingest.feed_routes import pull_router
+from ingest.feed_routes import router as feeds_router
 from ingest.resumable_routes import router as uploads_router
 from ingest.routes import router as assets_router
 from ingest.webhook_routes import router as webhooks_router
@@ -54,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     routers = (
         health_router, assets_router, playback_router, accounts_router, rights_router,
-        fixtures_router, uploads_router, webhooks_router,
+        fixtures_router, uploads_router, webhooks_router, pull_router, feeds_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)
