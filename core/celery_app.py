@@ -19,7 +19,13 @@ from core import logging as clog
 from core.settings import Settings, get_settings
 
 QUEUES = ("ingest", "transcode", "live", "default")
-TASK_MODULES = ["ingest.tasks", "ingest.upload_tasks", "ingest.webhooks", "ingest.feed_tasks"]
+TASK_MODULES = [
+    "ingest.tasks",
+    "ingest.upload_tasks",
+    "ingest.webhooks",
+    "ingest.feed_tasks",
+    "ingest.lifecycle",
+]
 # Which queue each task goes to; a task not listed goes to "default".
 ROUTES = {"transcode.*": {"queue": "transcode"}, "ingest.*": {"queue": "ingest"}}
 
@@ -53,6 +59,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "expire-uploads": {"task": "ingest.expire_uploads", "schedule": 600.0},
             # Webhook deliveries whose retry message was lost (a restarted broker, say).
             "retry-due-webhooks": {"task": "ingest.retry_due_webhooks", "schedule": 60.0},
+            # Stuck processing re-queued or failed; lost queue messages re-sent.
+            "asset-watchdog": {"task": "ingest.watchdog", "schedule": 60.0},
+            # Objects of deleted or vanished assets, and superseded attempts.
+            "reconcile-storage": {"task": "ingest.reconcile_storage", "schedule": 3600.0},
         },
     }
 

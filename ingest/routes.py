@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, UploadFile, status
 
 from core.deps import PartnerDep, SessionDep, SettingsDep, StoreDep
+from ingest import lifecycle
 from ingest.schemas import AssetOut
 from ingest.uploads import UploadMeta, accept_upload, get_asset_for, retry_processing
 
@@ -52,5 +53,14 @@ def retry_asset(session: SessionDep, principal: PartnerDep, asset_id: str) -> As
     """Process a failed asset again from its stored source. **Who:** partners of the asset's
     league and admins."""
     asset = retry_processing(session, principal, asset_id)
+    session.commit()
+    return AssetOut.of(asset)
+
+
+@router.delete("/{asset_id}", response_model=AssetOut, status_code=status.HTTP_202_ACCEPTED)
+def delete_asset(session: SessionDep, principal: PartnerDep, asset_id: str) -> AssetOut:
+    """Delete a clip: fans lose it at once, its files are removed shortly after (202).
+    **Who:** partners of the asset's league and admins."""
+    asset = lifecycle.delete_asset(session, principal, asset_id)
     session.commit()
     return AssetOut.of(asset)
