@@ -23,11 +23,38 @@ class TranscodeError(CourtsideError):
         super().__init__(self.message)
 
 
+# Every reason a source is refused, in one place: code -> what it means. The README's
+# "Why a clip is refused" table is this table; tests check that the two agree.
+REFUSAL_REASONS: dict[str, str] = {
+    "empty_file": "The file has 0 bytes: the upload was interrupted or the export failed.",
+    "not_media": "The file is not a video container at all (an image, a document, random bytes).",
+    "corrupt": (
+        "The file starts like a video we accept but is truncated or damaged, or has no "
+        "readable length or picture size."
+    ),
+    "no_video_stream": "The file has sound (or cover art) but no video track.",
+    "unsupported_codec": "The video track uses a codec we do not decode (e.g. Theora, WMV).",
+    "unsupported_container": (
+        "The file is a media container we do not accept (e.g. Ogg, MPEG-PS, WAV, ASF)."
+    ),
+    "too_long": "The video is longer than the maximum duration (COURTSIDE_MAX_DURATION_S).",
+    "too_large": "The file is larger than the maximum upload size (COURTSIDE_MAX_UPLOAD_BYTES).",
+    "dimensions_too_large": (
+        "The picture's longer side exceeds the limit (COURTSIDE_MAX_DIMENSION_PX)."
+    ),
+    "dimensions_too_small": "The picture is under 16 pixels on a side: nothing to scale.",
+    "frame_rate_too_high": "The frame rate is above the limit (COURTSIDE_MAX_FPS).",
+    "references_external": (
+        "The file is a playlist or list (HLS, DASH, concat, SDP, image sequence) or text naming "
+        "other files or URLs; we never follow such references."
+    ),
+}
+
+
 class UnsupportedInput(TranscodeError, ValueError):
     """The uploaded file is not something we can transcode; retrying will not help.
 
-    ``code`` is one of ``not_media``, ``no_video_stream``, ``unsupported_codec``, ``corrupt``,
-    ``too_long``, ``too_large_dimensions``, ``too_small_dimensions``.
+    ``code`` is one of the keys of :data:`REFUSAL_REASONS`.
     """
 
     code = "unsupported_input"

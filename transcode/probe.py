@@ -13,12 +13,17 @@ from typing import Any
 from transcode.commands import probe_command
 from transcode.errors import FFmpegFailed, FFmpegTimeout, UnsupportedInput
 from transcode.runner import run_capture
-
-# Decoders we trust with partner uploads: what cameras, phones and editors export. Anything
-# else is refused rather than handed to one of ffmpeg's rarely exercised decoders.
-SUPPORTED_VIDEO_CODECS = frozenset(
-    {"h264", "hevc", "vp8", "vp9", "av1", "mpeg2video", "mpeg4", "prores", "dnxhd", "mjpeg"}
+from transcode.validate import (
+    DEFAULT_LIMITS,
+    NOT_MEDIA,
+    InputLimits,
+    check_file,
+    check_source,
+    refusal_for_unreadable,
 )
+
+__all__ = ["DEFAULT_LIMITS", "InputLimits", "ProbeResult", "parse_probe", "probe", "read_probe"]
+
 
 HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
 INTERLACED_FIELD_ORDERS = frozenset({"tt", "bb", "tb", "bt"})
@@ -27,12 +32,9 @@ MAX_SANE_BITRATE = 10**10
 MAX_SANE_CHANNELS = 64
 # r_frame_rate and avg_frame_rate further apart than this mean unevenly spaced frames.
 VFR_TOLERANCE = 0.01
+# Sample tables may list a little more than the file holds (rounded rates); half is not rounding.
+TRUNCATION_SLACK = 1.1
 
-NOT_MEDIA = (
-    "We could not read this file as a video. Please upload an MP4, MOV, MKV, WebM, MPEG-TS, "
-    "FLV, AVI or MXF file; if it already is one, it may be damaged or incomplete, so please "
-    "export it again."
-)
 NO_VIDEO_STREAM = (
     "This file has sound but no picture. Please upload a file that contains a video track."
 )
@@ -40,18 +42,6 @@ CORRUPT = (
     "This video looks damaged or incomplete: we could not tell its length or picture size. "
     "Please export it again and re-upload."
 )
-
-
-@dataclass(frozen=True)
-class InputLimits:
-    """The largest input we accept."""
-
-    max_duration_s: float = 4 * 3600.0
-    max_long_side: int = 4096  # DCI 4K; 8K sources would need hours per clip on our workers
-    min_short_side: int = 16  # below this there is nothing to scale, and x264 refuses it
-
-
-DEFAULT_LIMITS = InputLimits()
 
 
 @dataclass(frozen=True)
@@ -108,39 +98,55 @@ class ProbeResult:
         return (self.height, width) if self.rotation in (90, 270) else (width, self.height)
 
 
-def probe(path: Path, *, ffprobe_bin: str = "ffprobe", timeout_s: float) -> ProbeResult:
-    """Run ffprobe on a local file and check that we can transcode it.
+def probe(
+    path: Path,
+    *,
+    ffprobe_bin: str = "ffprobe",
+    timeout_s: float,
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> ProbeResult:
+    """Run ffprobe on a local file and check that we accept it, within ``limits``.
 
-    Raises :class:`UnsupportedInput` (``not_media`` when ffprobe cannot read it, or any code of
-    :func:`parse_probe`), :class:`FFmpegTimeout` if ffprobe hangs, and ``FileNotFoundError``.
+    Playlists, lists and text are refused from their first bytes before ffprobe runs, so it
+    never gets the chance to follow them. Raises :class:`UnsupportedInput` with any code of
+    :data:`~transcode.errors.REFUSAL_REASONS`, :class:`FFmpegTimeout` if ffprobe hangs, and
+    ``FileNotFoundError``.
     """
-    if not path.is_file():
-        raise FileNotFoundError(path)
+    head = check_file(path, limits)
     try:
         text = run_capture(probe_command(ffprobe_bin, path), timeout_s=timeout_s)
     except FFmpegTimeout:
         raise
     except FFmpegFailed as exc:
-        # Unknown formats, refused demuxers (playlists, concat lists) and damaged files all
-        # end here; the chained error keeps ffprobe's own words for the logs.
-        raise UnsupportedInput(NOT_MEDIA, code="not_media") from exc
-    return parse_probe(text)
+        # Unknown formats, refused demuxers and damaged files all end here; the first bytes
+        # tell them apart, and the chained error keeps ffprobe's own words for the logs.
+        raise refusal_for_unreadable(head) from exc
+    return parse_probe(text, limits=limits)
 
 
 def parse_probe(json_text: str, *, limits: InputLimits = DEFAULT_LIMITS) -> ProbeResult:
-    """Turn ffprobe's ``-print_format json -show_format -show_streams`` output into a result.
+    """ffprobe's ``-print_format json -show_format -show_streams`` output, read and checked.
 
-    Raises :class:`UnsupportedInput` with code ``not_media``, ``no_video_stream``,
-    ``unsupported_codec``, ``corrupt``, ``too_long``, ``too_large_dimensions`` or
-    ``too_small_dimensions``.
+    :func:`read_probe`, then :func:`~transcode.validate.check_source`.
+    """
+    result = read_probe(json_text)
+    check_source(result, limits)
+    return result
+
+
+def read_probe(json_text: str) -> ProbeResult:
+    """Turn ffprobe's JSON into a result, refusing only what cannot be read at all.
+
+    Raises :class:`UnsupportedInput` with code ``not_media``, ``no_video_stream`` or
+    ``corrupt`` (no size or length, or an MP4 whose index lists more data than the file has).
     """
     document = _load(json_text)
     streams = _streams(document)
     video = _main_video_stream(streams)
-    _check_codec(video)
     fmt = document.get("format")
-    result = _result(fmt if isinstance(fmt, dict) else {}, video, streams)
-    _check_limits(result, limits)
+    fmt = fmt if isinstance(fmt, dict) else {}
+    result = _result(fmt, video, streams)
+    _check_complete(result, streams)
     return result
 
 
@@ -173,16 +179,6 @@ def _main_video_stream(streams: list[dict[str, Any]]) -> dict[str, Any]:
 def _is_cover_art(stream: dict[str, Any]) -> bool:
     disposition = stream.get("disposition")
     return isinstance(disposition, dict) and disposition.get("attached_pic") == 1
-
-
-def _check_codec(video: dict[str, Any]) -> None:
-    codec = _text(video.get("codec_name")) or "unknown"
-    if codec not in SUPPORTED_VIDEO_CODECS:
-        raise UnsupportedInput(
-            f"This video is encoded as {codec[:40]}, which we do not accept. Please export it "
-            "as H.264 (or HEVC, VP9, AV1 or ProRes).",
-            code="unsupported_codec",
-        )
 
 
 def _result(
@@ -220,25 +216,17 @@ def _result(
     )
 
 
-def _check_limits(result: ProbeResult, limits: InputLimits) -> None:
-    if result.duration_s > limits.max_duration_s:
-        raise UnsupportedInput(
-            f"This video is {_clock(result.duration_s)} long; the limit is "
-            f"{_clock(limits.max_duration_s)}. Please trim or split it.",
-            code="too_long",
-        )
-    if max(result.width, result.height) > limits.max_long_side:
-        raise UnsupportedInput(
-            f"This video is {result.width}x{result.height} pixels; we accept at most "
-            f"{limits.max_long_side} pixels on the longer side. Please export it at 4K or less.",
-            code="too_large_dimensions",
-        )
-    if min(result.width, result.height) < limits.min_short_side:
-        raise UnsupportedInput(
-            f"This video is only {result.width}x{result.height} pixels; we need at least "
-            f"{limits.min_short_side} pixels on each side.",
-            code="too_small_dimensions",
-        )
+def _check_complete(result: ProbeResult, streams: list[dict[str, Any]]) -> None:
+    """Refuse an MP4/MOV whose index promises more media than the file holds: cut short.
+
+    Only there do stream bit rates come from the sample tables (exact); elsewhere they may be
+    a declared maximum, which would make whole files look short.
+    """
+    if "mov" not in result.container.split(",") or not result.size_bytes:
+        return
+    indexed_bytes = sum(_count(s.get("bit_rate")) for s in streams) * result.duration_s / 8
+    if indexed_bytes > result.size_bytes * TRUNCATION_SLACK:
+        raise UnsupportedInput(CORRUPT, code="corrupt")
 
 
 def _number(value: object) -> float:
@@ -385,9 +373,3 @@ def _quarter_turns(value: object) -> int:
     if not math.isfinite(degrees):
         return 0
     return round(degrees / 90) % 4 * 90
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from transcode.commands import probe_command
 from transcode.errors import FFmpegFailed, UnsupportedInput
 from transcode.probe import InputLimits, ProbeResult, parse_probe, probe
 from transcode.runner import run_capture
@@ -225,8 +226,8 @@ def test_parse_probe_falls_back_when_rates_and_durations_are_missing() -> None:
         (probe_json(video_stream(), duration="N/A"), "corrupt"),
         (probe_json(video_stream(), duration="0.000000"), "corrupt"),
         (probe_json(video_stream(width=0)), "corrupt"),
-        (probe_json(video_stream(width=7680, height=4320)), "too_large_dimensions"),
-        (probe_json(video_stream(width=8, height=8)), "too_small_dimensions"),
+        (probe_json(video_stream(width=7680, height=4320)), "dimensions_too_large"),
+        (probe_json(video_stream(width=8, height=8)), "dimensions_too_small"),
         (probe_json(video_stream(), duration=str(5 * 3600)), "too_long"),
     ],
 )
@@ -235,7 +236,7 @@ def test_parse_probe_refuses_with_a_code(json_text: str, code: str) -> None:
 
 
 def test_limits_are_configurable_and_named_in_the_message() -> None:
-    with pytest.raises(UnsupportedInput, match="0:00:10") as caught:
+    with pytest.raises(UnsupportedInput, match="12 s long; the limit is 10 s") as caught:
         parse_probe(probe_json(video_stream()), limits=InputLimits(max_duration_s=10))
     assert caught.value.code == "too_long"
 
@@ -272,23 +273,38 @@ def test_probe_refuses_audio_only(audio_only: Path) -> None:
     assert caught.value.code == "no_video_stream"
 
 
-@pytest.mark.parametrize(
-    ("name", "content"),
-    [
-        ("notes.txt", b"Final score 2-1, highlights to follow.\n"),
-        ("random.mp4", os.urandom(64 * 1024)),
-        ("empty.mov", b""),
-    ],
-)
-def test_probe_refuses_what_is_not_media(tmp_path: Path, name: str, content: bytes) -> None:
-    path = tmp_path / name
-    path.write_bytes(content)
+def test_probe_refuses_random_bytes_after_ffprobe_fails(tmp_path: Path) -> None:
+    path = tmp_path / "random.mp4"
+    # A NUL byte up front so the bytes are not text, and no container's signature.
+    path.write_bytes(b"\x00\x01" + os.urandom(64 * 1024))
 
     with pytest.raises(UnsupportedInput) as caught:
         probe(path, timeout_s=TIMEOUT_S)
 
     assert caught.value.code == "not_media"
     assert isinstance(caught.value.__cause__, FFmpegFailed)  # ffprobe's words kept for logs
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"Final score 2-1, highlights to follow.\n", "not_media"),
+        (b"", "empty_file"),
+        (b"see https://example.invalid/clip for the goal\n", "references_external"),
+    ],
+)
+def test_probe_refuses_text_and_empty_files_before_ffprobe(
+    tmp_path: Path, content: bytes, code: str
+) -> None:
+    path = tmp_path / "upload.mov"
+    path.write_bytes(content)
+
+    with pytest.raises(UnsupportedInput) as caught:
+        probe(path, ffprobe_bin=str(tmp_path / "no-such-ffprobe"), timeout_s=TIMEOUT_S)
+
+    # Had ffprobe been started, the missing binary would have raised something else.
+    assert caught.value.code == code
+    assert caught.value.__cause__ is None
 
 
 def _playlist_to(target: Path) -> str:
@@ -324,10 +340,11 @@ def test_probe_never_follows_references_inside_an_upload(
 
     with pytest.raises(UnsupportedInput) as caught:
         probe(upload, timeout_s=TIMEOUT_S)
-
-    assert caught.value.code == "not_media"
-    assert isinstance(caught.value.__cause__, FFmpegFailed)
-    assert "not on whitelist" in caught.value.__cause__.stderr_tail
+    assert caught.value.code == "references_external"
+    # And the second fence: were the sniff ever fooled, ffprobe itself still refuses.
+    with pytest.raises(FFmpegFailed) as failed:
+        run_capture(probe_command("ffprobe", upload), timeout_s=TIMEOUT_S)
+    assert "not on whitelist" in failed.value.stderr_tail
 
 
 def test_probe_of_a_missing_file_is_not_the_partners_fault(tmp_path: Path) -> None:
