@@ -264,9 +264,11 @@ class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
         self._address = address
+        self.pinned_sock: socket.socket | None = None
 
     def connect(self) -> None:
         self.sock = socket.create_connection((str(self._address), self.port), self.timeout)
+        self.pinned_sock = self.sock
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
@@ -275,14 +277,22 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self._address = address
+        self.pinned_sock: socket.socket | None = None
 
     def connect(self) -> None:
         raw = socket.create_connection((str(self._address), self.port), self.timeout)
         try:
             self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]  # set by HTTPSConnection.__init__
+            self.pinned_sock = self.sock
         except BaseException:
             raw.close()
             raise
+
+
+def _set_timeout(conn: http.client.HTTPConnection, seconds: float) -> None:
+    sock = getattr(conn, "pinned_sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
 
 
 def _connection(target: Target, address: IPAddress, timeout: float) -> http.client.HTTPConnection:
@@ -353,8 +363,9 @@ class FetchResponse:
         return f"the file at the URL is larger than the limit of {self._limits.max_bytes} bytes"
 
     def _read(self, size: int) -> bytes:
-        if self._conn.sock is not None:
-            self._conn.sock.settimeout(self._deadline.remaining())
+        # http.client drops conn.sock once the answer says "close", but the response still
+        # reads from that socket: its timeout is set through the pinned reference.
+        _set_timeout(self._conn, self._deadline.remaining())
         try:
             return self._raw.read1(size)
         except TimeoutError:
@@ -377,8 +388,7 @@ def _send(
     conn = _connection(target, address, deadline.remaining())
     try:
         conn.request(request.method, target.path, body=request.body, headers=request.headers)
-        if conn.sock is not None:
-            conn.sock.settimeout(deadline.remaining())
+        _set_timeout(conn, deadline.remaining())
         raw = conn.getresponse()
     except TimeoutError:
         conn.close()
