@@ -39,10 +39,16 @@ class AssetOut(BaseModel):
     description: str
     status: AssetStatus
     progress: int
+    # Seconds of encoding left (None when not encoding); an estimate from ffmpeg's speed.
+    eta_s: int | None
     error: AssetError | None
     duration_s: float | None
     renditions: list[RenditionOut]
+    origin: str
+    teams: list[str]
     created_at: datetime
+    # Playable from here on (the first rung is published); ready once the whole ladder is.
+    playable_at: datetime | None
     ready_at: datetime | None
 
     @classmethod
@@ -57,9 +63,13 @@ class AssetOut(BaseModel):
             description=asset.description,
             status=asset.status,
             progress=asset.progress,
+            eta_s=asset.eta_s,
             error=error,
             duration_s=asset.duration_s,
             renditions=[RenditionOut.of(r) for r in asset.renditions],
+            origin=asset.origin,
+            teams=list(asset.teams or []),
             created_at=asset.created_at,
+            playable_at=asset.playable_at,
             ready_at=asset.ready_at,
         )

@@ -32,6 +32,9 @@ from tests.conftest import (
 )
 
 E2E_REDIS_URL = "redis://127.0.0.1:6379/14"
+# The S3 stack runs beside the local one: its own Redis database, so neither worker takes
+# the other's tasks.
+E2E_S3_REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Stack:
     sessions: sessionmaker[Session]
     media_dir: Path
     logs: Path
+    worker_pid: int = 0
 
 
 def free_port() -> int:
@@ -49,16 +53,27 @@ def free_port() -> int:
         return port
 
 
-def _env(tmp: Path, database_url: str) -> dict[str, str]:
-    return {
+def _env(tmp: Path, database_url: str, s3_endpoint: str | None) -> dict[str, str]:
+    env = {
         **os.environ,
         "COURTSIDE_ENVIRONMENT": "test",
         "COURTSIDE_SECRET_KEY": TEST_SECRET,
         "COURTSIDE_VAR_DIR": str(tmp),
         "COURTSIDE_DATABASE_URL": database_url,
-        "COURTSIDE_REDIS_URL": E2E_REDIS_URL,
+        "COURTSIDE_REDIS_URL": E2E_REDIS_URL if s3_endpoint is None else E2E_S3_REDIS_URL,
         "COURTSIDE_LOG_JSON": "false",
+        # Clips and feeds in these tests are served from loopback.
+        "COURTSIDE_PULL_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
     }
+    if s3_endpoint is not None:
+        env |= {
+            "COURTSIDE_STORAGE_BACKEND": "s3",
+            "COURTSIDE_S3_ENDPOINT_URL": s3_endpoint,
+            "COURTSIDE_S3_BUCKET": "e2e",
+            "COURTSIDE_S3_ACCESS_KEY_ID": "test",
+            "COURTSIDE_S3_SECRET_ACCESS_KEY": "test",
+        }
+    return env
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -97,11 +112,13 @@ def _wait_healthy(base_url: str, api: subprocess.Popen[bytes], log: Path) -> Non
 
 
 @contextmanager
-def running_stack(tmp: Path) -> Iterator[Stack]:
+def running_stack(tmp: Path, *, s3_endpoint: str | None = None) -> Iterator[Stack]:
+    """API and worker processes on a fresh database; the local store unless ``s3_endpoint``
+    (a loopback S3 server) is given."""
     database_name = unique_name("courtside_e2e")
     database_url = fresh_database(database_name)
-    redis.Redis.from_url(E2E_REDIS_URL).flushdb()
-    env = _env(tmp, database_url)
+    env = _env(tmp, database_url, s3_endpoint)
+    redis.Redis.from_url(env["COURTSIDE_REDIS_URL"]).flushdb()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     worker = _start(
@@ -111,7 +128,8 @@ def running_stack(tmp: Path) -> Iterator[Stack]:
     engine = create_engine(database_url)
     try:
         _wait_healthy(base_url, api, tmp / "api.log")
-        yield Stack(base_url, sessionmaker(engine, expire_on_commit=False), tmp / "media", tmp)
+        sessions = sessionmaker(engine, expire_on_commit=False)
+        yield Stack(base_url, sessions, tmp / "media", tmp, worker_pid=worker.pid)
     finally:
         _stop(api)
         _stop(worker)
