@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from core.auth import Principal, require_league, require_role
 from core.celery_app import enqueue_after_commit
@@ -186,7 +186,9 @@ def _download(tools: PullTools, asset_id: str, url: str) -> int:
 
 def _mark_pulled(tools: PullTools, asset_id: str, size: int) -> None:
     with session_scope(tools.sessions) as session:
-        asset = session.get(Asset, asset_id, with_for_update=True)
+        # The league is joined eagerly by default, and FOR UPDATE refuses an outer join.
+        locked = [lazyload(Asset.league)]
+        asset = session.get(Asset, asset_id, with_for_update=True, options=locked)
         if asset is None or asset.status is not AssetStatus.UPLOADING:
             return
         asset.source_key = source_key(asset_id)
