@@ -141,7 +141,7 @@ def watchdog(
     report = WatchdogReport()
     for asset in _silent_processing(session, now - timedelta(seconds=stuck_after_s)):
         if asset.attempt < MAX_ATTEMPTS:
-            _requeue(session, asset)
+            _requeue(session, asset, now)
             report.requeued.append(asset.id)
         else:
             _fail_stuck(session, asset)
@@ -183,8 +183,9 @@ def _forgotten_queued(session: Session, queued_since: datetime) -> list[Asset]:
     )
 
 
-def _requeue(session: Session, asset: Asset) -> None:
-    asset.status, asset.eta_s = AssetStatus.QUEUED, None
+def _requeue(session: Session, asset: Asset, now: datetime) -> None:
+    # Queued as of now: the check for lost queue messages starts counting from here.
+    asset.status, asset.eta_s, asset.updated_at = AssetStatus.QUEUED, None, now
     enqueue_after_commit(session, PROCESS_TASK, [asset.id])
     log.warning("stuck attempt re-queued", extra=fields(asset_id=asset.id, attempt=asset.attempt))
 

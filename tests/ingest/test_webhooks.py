@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -113,13 +114,19 @@ def queue() -> Iterator[redis.Redis]:
         client.close()
 
 
+def task_args(raw: str) -> list[object]:
+    """The positional arguments of a Celery message as it waits in Redis."""
+    message = json.loads(raw)
+    args: list[object] = json.loads(base64.b64decode(message["body"]))[0]
+    return args
+
+
 def sent(queue: redis.Redis, task: str) -> list[tuple[str, list[object]]]:
     """(raw message, args) of the ``task`` messages waiting in the ingest queue."""
     found = []
     for raw in cast(list[str], queue.lrange("ingest", 0, -1)):
-        headers = json.loads(raw)["headers"]
-        if headers["task"] == task:
-            found.append((raw, json.loads(headers["argsrepr"])))
+        if json.loads(raw)["headers"]["task"] == task:
+            found.append((raw, task_args(raw)))
     return found
 
 
