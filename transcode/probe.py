@@ -38,6 +38,10 @@ TRUNCATION_SLACK = 1.1
 NO_VIDEO_STREAM = (
     "This file has sound but no picture. Please upload a file that contains a video track."
 )
+TRUNCATED = (
+    "This video is incomplete: its index lists more picture and sound than the file holds, so "
+    "it was probably cut short during export or upload. Please export it again and re-upload."
+)
 CORRUPT = (
     "This video looks damaged or incomplete: we could not tell its length or picture size. "
     "Please export it again and re-upload."
@@ -226,7 +230,7 @@ def _check_complete(result: ProbeResult, streams: list[dict[str, Any]]) -> None:
         return
     indexed_bytes = sum(_count(s.get("bit_rate")) for s in streams) * result.duration_s / 8
     if indexed_bytes > result.size_bytes * TRUNCATION_SLACK:
-        raise UnsupportedInput(CORRUPT, code="corrupt")
+        raise UnsupportedInput(TRUNCATED, code="corrupt")
 
 
 def _number(value: object) -> float:

@@ -187,12 +187,16 @@ def _check_codec(codec: str) -> None:
 
 
 def _check_bytes(size: int, limits: InputLimits) -> None:
-    if size > limits.max_bytes:
-        raise UnsupportedInput(
-            f"This file is {size_words(size)}; the limit is {size_words(limits.max_bytes)}. "
-            "Export it at a lower bitrate, or trim or split it, and upload again.",
-            code="too_large",
-        )
+    if size <= limits.max_bytes:
+        return
+    words, limit_words = size_words(size), size_words(limits.max_bytes)
+    if words == limit_words:  # just over: rounded, both read the same
+        words, limit_words = f"{size:,} bytes", f"{limits.max_bytes:,} bytes"
+    raise UnsupportedInput(
+        f"This file is {words}; the limit is {limit_words}. Export it at a lower bitrate, or "
+        "trim or split it, and upload again.",
+        code="too_large",
+    )
 
 
 def _check_duration(duration_s: float, limits: InputLimits) -> None:
