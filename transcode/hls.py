@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from transcode.commands import MASTER_PLAYLIST, MEDIA_PLAYLIST, hls_command, variant_dir
+from transcode.commands import (
+    MASTER_PLAYLIST,
+    MEDIA_PLAYLIST,
+    HlsOptions,
+    Keyframes,
+    filters_command,
+    hdr_conversion_for,
+    hls_command,
+    parse_filters,
+    variant_dir,
+)
 from transcode.errors import TranscodeError
 from transcode.ladder import DEFAULT_LADDER, Rendition, Rung, renditions_for
 from transcode.playlists import (
@@ -20,10 +31,11 @@ from transcode.playlists import (
     render_master,
 )
 from transcode.probe import ProbeResult, probe
-from transcode.runner import run_ffmpeg
+from transcode.runner import run_capture, run_ffmpeg
 
 # ffprobe reads headers only; a file that keeps it busy for a minute is hostile or broken.
 PROBE_TIMEOUT_S = 60.0
+FILTERS_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class RenditionInfo:
     average_bandwidth: int
     codecs: str
     playlist: str
+    frame_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class HlsOutput:
     duration_s: float
     files: list[str]
     audio_playlist: str | None = None
+    audio_bandwidth: int | None = None  # of the audio-only variant
 
 
 def transcode_to_hls(
@@ -63,25 +77,71 @@ def transcode_to_hls(
     timeout_s: float,
     on_progress: Callable[[float], None] | None = None,
     ladder: tuple[Rung, ...] = DEFAULT_LADDER,
+    segment_s: int = 4,
+    keyframes: Keyframes = "interval",
 ) -> HlsOutput:
     """Transcode a local source into an fMP4 HLS ladder under ``out_dir`` (new or empty).
 
-    ``timeout_s`` covers probe and encode together. Raises
+    ``timeout_s`` covers probe and encode together; ``segment_s`` is the HLS target duration
+    (``settings.hls_segment_s``); ``keyframes`` is :attr:`HlsOptions.keyframes`. Raises
     :class:`~transcode.errors.UnsupportedInput` for files we refuse (with a partner-readable
     message), :class:`~transcode.errors.FFmpegFailed` / ``FFmpegTimeout`` when ffmpeg fails.
     """
     deadline = time.monotonic() + timeout_s
     _prepare(out_dir)
     info = probe(source, ffprobe_bin=ffprobe_bin, timeout_s=min(PROBE_TIMEOUT_S, timeout_s))
-    renditions = renditions_for(info, ladder)
-    argv = hls_command(ffmpeg_bin, source, out_dir, renditions, has_audio=info.has_audio)
-    run_ffmpeg(
-        argv,
-        timeout_s=max(deadline - time.monotonic(), 0.001),
-        duration_s=info.duration_s,
+    return encode_ladder(
+        source,
+        out_dir,
+        info,
+        renditions_for(info, ladder),
+        HlsOptions(segment_s=segment_s, keyframes=keyframes),
+        ffmpeg_bin=ffmpeg_bin,
+        timeout_s=_left(deadline),
         on_progress=on_progress,
     )
-    return _package(out_dir, renditions, info)
+
+
+def encode_ladder(
+    source: Path,
+    out_dir: Path,
+    info: ProbeResult,
+    renditions: list[Rendition],
+    options: HlsOptions | None = None,
+    *,
+    ffmpeg_bin: str = "ffmpeg",
+    timeout_s: float,
+    on_progress: Callable[[float], None] | None = None,
+    has_audio: bool | None = None,
+) -> HlsOutput:
+    """Encode already chosen renditions of a probed source in one ffmpeg run, then package.
+
+    ``out_dir`` must be new or empty. ``has_audio=False`` encodes video only (default: audio
+    when the source has some). HDR sources are tone mapped with zscale when this ffmpeg has
+    it (checked once per binary). Raises ``FFmpegFailed`` / ``FFmpegTimeout``.
+    """
+    deadline = time.monotonic() + timeout_s
+    _prepare(out_dir)
+    with_audio = info.has_audio if has_audio is None else has_audio and info.has_audio
+    options = options or HlsOptions()
+    if info.hdr:
+        filters = available_filters(ffmpeg_bin)
+        options = replace(options, hdr_conversion=hdr_conversion_for(filters))
+    argv = hls_command(
+        ffmpeg_bin, source, out_dir, renditions, info=info, has_audio=with_audio, options=options
+    )
+    run_ffmpeg(argv, timeout_s=_left(deadline), duration_s=info.duration_s, on_progress=on_progress)
+    return package(out_dir, renditions, info, has_audio=with_audio)
+
+
+@functools.cache
+def available_filters(ffmpeg_bin: str) -> frozenset[str]:
+    """The filters this ffmpeg binary was built with (asked once per binary and process)."""
+    return parse_filters(run_capture(filters_command(ffmpeg_bin), timeout_s=FILTERS_TIMEOUT_S))
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.001)
 
 
 def _prepare(out_dir: Path) -> None:
@@ -91,23 +151,35 @@ def _prepare(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _package(out_dir: Path, renditions: list[Rendition], info: ProbeResult) -> HlsOutput:
-    """Replace ffmpeg's master playlist with a measured one and list what to upload."""
+def package(
+    out_dir: Path, renditions: list[Rendition], info: ProbeResult, *, has_audio: bool
+) -> HlsOutput:
+    """Replace ffmpeg's master playlist with a measured one and list what to upload.
+
+    ``renditions`` are those the encode wrote, in order, as ``v<i>/index.m3u8``; with
+    ``has_audio`` the shared audio rendition comes after them.
+    """
     written = {v.uri: v for v in parse_master((out_dir / MASTER_PLAYLIST).read_text())}
-    entries = [_entry(out_dir, _variant(written, index), info) for index in range(len(renditions))]
-    audio_uri = _playlist(len(renditions)) if info.has_audio else None
-    audio = (audio_uri, measure(out_dir / audio_uri)) if audio_uri else None
+    entries = [
+        _entry(out_dir, _variant(written, index), rendition)
+        for index, rendition in enumerate(renditions)
+    ]
+    audio = _audio(out_dir, len(renditions)) if has_audio else None
     (out_dir / MASTER_PLAYLIST).write_text(render_master(entries, audio))
+    audio_bitrates = audio[1] if audio else None
     return HlsOutput(
         master=MASTER_PLAYLIST,
-        renditions=[
-            _info(r, e, audio[1] if audio else None)
-            for r, e in zip(renditions, entries, strict=True)
-        ],
+        renditions=[_info(r, e, audio_bitrates) for r, e in zip(renditions, entries, strict=True)],
         duration_s=info.duration_s,
         files=_files_in_publish_order(out_dir),
-        audio_playlist=audio_uri,
+        audio_playlist=audio[0] if audio else None,
+        audio_bandwidth=audio[1].peak if audio else None,
     )
+
+
+def _audio(out_dir: Path, index: int) -> tuple[str, Bitrates]:
+    uri = _playlist(index)
+    return uri, measure(out_dir / uri)
 
 
 def _playlist(index: int) -> str:
@@ -121,7 +193,7 @@ def _variant(written: dict[str, Variant], index: int) -> Variant:
     return variant
 
 
-def _entry(out_dir: Path, variant: Variant, info: ProbeResult) -> MasterEntry:
+def _entry(out_dir: Path, variant: Variant, rendition: Rendition) -> MasterEntry:
     width, _, height = variant.attributes.get("RESOLUTION", "0x0").partition("x")
     return MasterEntry(
         uri=variant.uri,
@@ -129,7 +201,7 @@ def _entry(out_dir: Path, variant: Variant, info: ProbeResult) -> MasterEntry:
         codecs=variant.attributes["CODECS"],
         width=int(width),
         height=int(height),
-        frame_rate=info.fps,  # the ladder keeps the source's rate
+        frame_rate=rendition.fps,
     )
 
 
@@ -143,6 +215,7 @@ def _info(rendition: Rendition, entry: MasterEntry, audio: Bitrates | None) -> R
         average_bandwidth=bitrates.average,
         codecs=entry.codecs,
         playlist=entry.uri,
+        frame_rate=entry.frame_rate,
     )
 
 

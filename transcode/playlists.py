@@ -3,7 +3,11 @@
 ffmpeg 5.1's own master playlist takes BANDWIDTH from the *requested* bitrate (``-b:v`` plus
 audio, times 1.1), not from what was written, omits AVERAGE-BANDWIDTH and FRAME-RATE, and
 lists the shared audio rendition a second time as an audio-only variant. We keep what it gets
-right (CODECS, RESOLUTION) and measure the rest from the segments on disk.
+right (CODECS, RESOLUTION) and measure the rest from the segments on disk. Our master lists
+the audio rendition twice too, on purpose: once as the group every video variant plays with,
+and once as an audio-only variant (last, the cheapest) that players on a failing mobile link
+can fall back to (Apple's HLS authoring spec asks for one; hls.js ignores it while any video
+variant plays).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 _ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
 _AUDIO_GROUP = "audio"
+AAC_LC = "mp4a.40.2"
 
 
 @dataclass(frozen=True)
@@ -114,8 +119,12 @@ def combined(video: Bitrates, audio: Bitrates | None) -> Bitrates:
     return Bitrates(video.peak + audio.peak, video.average + audio.average)
 
 
-def render_master(entries: list[MasterEntry], audio: tuple[str, Bitrates] | None) -> str:
-    """A master playlist: one variant per video rendition, sharing one audio rendition."""
+def render_master(
+    entries: list[MasterEntry], audio: tuple[str, Bitrates] | None, *, audio_only: bool = True
+) -> str:
+    """A master playlist: one variant per video rendition, all sharing one audio rendition
+    (``audio`` is its media playlist and bitrates), then an audio-only variant unless
+    ``audio_only`` is False."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     if audio is not None:
         lines.append(
@@ -125,7 +134,16 @@ def render_master(entries: list[MasterEntry], audio: tuple[str, Bitrates] | None
     audio_bitrates = audio[1] if audio is not None else None
     for entry in entries:
         lines += [_stream_inf(entry, audio_bitrates), entry.uri]
+    if audio is not None and audio_only:
+        lines += [_audio_only_inf(audio[1]), audio[0]]
     return "\n".join(lines) + "\n"
+
+
+def _audio_only_inf(audio: Bitrates) -> str:
+    return (
+        f"#EXT-X-STREAM-INF:BANDWIDTH={audio.peak},"
+        f'AVERAGE-BANDWIDTH={audio.average},CODECS="{AAC_LC}"'
+    )
 
 
 def _stream_inf(entry: MasterEntry, audio: Bitrates | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import m3u8
 import pytest
 
 from transcode.playlists import (
@@ -89,7 +90,7 @@ def test_render_master_with_a_shared_audio_group() -> None:
     assert "#EXT-X-INDEPENDENT-SEGMENTS" in text.splitlines()
     assert 'TYPE=AUDIO,GROUP-ID="audio"' in text
     assert 'URI="v1/index.m3u8"' in text
-    assert [v.uri for v in variants] == ["v0/index.m3u8"]  # no audio-only variant
+    assert [v.uri for v in variants] == ["v0/index.m3u8", "v1/index.m3u8"]
     assert variants[0].attributes == {
         "BANDWIDTH": "1040000",
         "AVERAGE-BANDWIDTH": "830000",
@@ -98,6 +99,50 @@ def test_render_master_with_a_shared_audio_group() -> None:
         "FRAME-RATE": "29.970",
         "AUDIO": "audio",
     }
+
+
+def test_the_audio_only_variant_comes_last_with_the_audio_bitrates() -> None:
+    text = render_master([ENTRY], ("v1/index.m3u8", Bitrates(140_000, 130_000)))
+
+    audio_only = parse_master(text)[-1]
+
+    assert audio_only.uri == "v1/index.m3u8"
+    assert audio_only.attributes == {
+        "BANDWIDTH": "140000",
+        "AVERAGE-BANDWIDTH": "130000",
+        "CODECS": "mp4a.40.2",
+    }
+
+
+def test_the_audio_only_variant_can_be_left_out() -> None:
+    text = render_master([ENTRY], ("v1/index.m3u8", Bitrates(1, 1)), audio_only=False)
+
+    assert [v.uri for v in parse_master(text)] == ["v0/index.m3u8"]
+
+
+def test_the_master_reads_as_valid_hls_with_the_m3u8_package() -> None:
+    low = MasterEntry("v1/index.m3u8", Bitrates(300_000, 250_000), "avc1.640015", 426, 240, 25.0)
+    text = render_master([ENTRY, low], ("v2/index.m3u8", Bitrates(140_000, 130_000)))
+
+    master = m3u8.loads(text)
+
+    assert master.is_variant
+    (media,) = master.media
+    assert (media.type, media.group_id, media.uri, media.default) == (
+        "AUDIO",
+        "audio",
+        "v2/index.m3u8",
+        "YES",
+    )
+    video = [p for p in master.playlists if p.stream_info.resolution]
+    (audio_only,) = [p for p in master.playlists if not p.stream_info.resolution]
+    assert [p.stream_info.resolution for p in video] == [(640, 360), (426, 240)]
+    assert [p.stream_info.frame_rate for p in video] == [29.97, 25.0]
+    assert [p.stream_info.average_bandwidth for p in video] == [830_000, 380_000]
+    assert all(p.stream_info.audio == "audio" for p in video)
+    assert audio_only.stream_info.codecs == "mp4a.40.2"
+    assert audio_only.stream_info.bandwidth == 140_000
+    assert audio_only.uri == media.uri
 
 
 @pytest.mark.parametrize("frame_rate", [None, 25.0])
