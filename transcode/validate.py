@@ -121,9 +121,12 @@ def check_head(head: bytes) -> None:
 def references_external(head: bytes) -> bool:
     """True if these first bytes are a playlist, a list or text that names files or URLs."""
     text = head.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
-    if _REFERENCE_HEADER.match(text) or _DASH_MANIFEST.search(text[:4096]):
+    if _REFERENCE_HEADER.match(text):
         return True
-    return _looks_like_text(head) and bool(_NAMES_SOMETHING.search(text))
+    # Only in text: fragmented MP4 carries "urn:mpeg:dash:..." event schemes in its boxes.
+    return _looks_like_text(head) and bool(
+        _DASH_MANIFEST.search(text) or _NAMES_SOMETHING.search(text)
+    )
 
 
 def refusal_for_unreadable(head: bytes) -> UnsupportedInput:

@@ -131,7 +131,7 @@ def test_transcode_to_hls_refuses_with_the_same_code_before_encoding(
         transcode_to_hls(corpus[entry.name], out_dir, timeout_s=TIMEOUT_S)
 
     assert caught.value.code == entry.refused
-    assert list(out_dir.iterdir()) == []  # refused before ffmpeg wrote anything
+    assert not any(out_dir.rglob("*"))  # refused before ffmpeg wrote anything
 
 
 @pytest.mark.parametrize("entry", REFERENCES, ids=ids(REFERENCES))

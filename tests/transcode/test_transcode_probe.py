@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from transcode.commands import probe_command
 from transcode.errors import FFmpegFailed, UnsupportedInput
 from transcode.probe import InputLimits, ProbeResult, parse_probe, probe
@@ -258,6 +259,15 @@ def test_probe_reads_a_real_clip(clip_with_audio: Path) -> None:
     assert (result.audio_codec, result.audio_channels, result.audio_streams) == ("aac", 1, 1)
     assert result.video_profile == "Constrained Baseline"  # x264 -preset ultrafast
     assert (result.video_bitrate or 0) > 0
+
+
+def test_probe_applies_the_limits_it_is_given(clip_with_audio: Path) -> None:
+    settings = Settings(max_duration_s=1, max_dimension_px=4096, max_fps=120.0)
+
+    with pytest.raises(UnsupportedInput, match="2 s long; the limit is 1 s") as caught:
+        probe(clip_with_audio, timeout_s=TIMEOUT_S, limits=InputLimits.from_settings(settings))
+
+    assert caught.value.code == "too_long"
 
 
 def test_probe_sees_a_phone_portrait_clip_upright(rotated_clip: Path) -> None:

@@ -132,6 +132,9 @@ def test_playlists_lists_and_text_naming_files_reference_something(head: bytes) 
         b"Final score 2-1, highlights to follow.\n",
         b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41 file http://x/",
         b"\x1a\x45\xdf\xa3\x00\x00#EXTM3U",
+        # A DASH-packaged fMP4: its ftyp brand and event boxes name DASH, but it is media.
+        b"\x00\x00\x00\x18ftypdash\x00\x00\x00\x00iso6dash\x00\x00\x00\x3cemsg"
+        b"\x00\x00\x00\x00urn:mpeg:dash:event:2012\x00",
     ],
 )
 def test_media_and_plain_notes_do_not(head: bytes) -> None:
