@@ -29,7 +29,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,6 +41,9 @@ from core.models import Asset, AssetStatus, ResumableUpload, Role, UploadPart, n
 from core.storage import ObjectStore
 from core.storage.base import MAX_PART_NUMBER, PartInfo
 from ingest.uploads import UploadMeta, check_meta, league_by_slug, queue_processing, source_key
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 log = logging.getLogger(__name__)
 
@@ -438,17 +441,18 @@ def complete_upload(
 ) -> UploadReport:
     """Join the parts into the asset's source and queue its processing (after the commit).
     Completing a completed upload returns the same report and does nothing else."""
+    now = now or utcnow()
     upload = get_upload_for(session, principal, upload_id, lock=True)
     if upload.status == UploadState.COMPLETED:
         return report(store, upload)
-    _require_open(upload, now or utcnow())
+    _require_open(upload, now)
     found = report(store, upload)
     if found.missing or found.wrong_size:
         raise PartsMissing(
             _missing_message(found), {"missing": found.missing, "wrong_size": found.wrong_size}
         )
     _join_parts(store, upload, found.parts)
-    _finish(session, upload, found.parts, now or utcnow())
+    _finish(session, upload, found.parts, now)
     return report(store, upload)
 
 
@@ -577,11 +581,12 @@ class _ConcatStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         if not self._pending:
             self._pending = next(self._chunks, b"")
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
+        target = memoryview(buffer).cast("B")
+        size = min(len(target), len(self._pending))
+        target[:size] = self._pending[:size]
         self._pending = self._pending[size:]
         return size
 
