@@ -329,7 +329,9 @@ def _record(
     now: datetime,
 ) -> float | None:
     with session_scope(sessions) as session:
-        delivery = session.get_one(WebhookDelivery, delivery_id)
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None:  # the endpoint was deleted during the request
+            return None
         delivery.attempts += 1
         delivery.last_status_code = outcome.status_code
         delivery.last_error = outcome.error[:MAX_ERROR_CHARS] if outcome.error else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import threading
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis
@@ -561,3 +562,29 @@ def test_only_the_leagues_partners_manage_its_webhooks(
     assert client.get(hook, headers=bearer(fan)).status_code == 403
     assert client.get(hook, headers=bearer(admin)).status_code == 200
     assert db.get_one(WebhookEndpoint, created["id"]).league_id == league.id
+
+
+def test_the_readme_snippet_verifies_our_signatures() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    snippet = readme.split("To verify:\n\n```python\n")[1].split("```")[0]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)  # noqa: S102 - our own README, checked for drift
+    body = b'{"id":1,"type":"asset.ready"}'
+    header = signature_header("whsec_abc", 1_700_000_000, body)
+    readme_verify = namespace["verify_signature"]
+    assert readme_verify("whsec_abc", header, body, 1_700_000_010)
+    assert not readme_verify("whsec_abd", header, body, 1_700_000_010)
+    assert not readme_verify("whsec_abc", header, body, 1_700_000_400)
+
+
+def test_the_tasks_and_their_beat_entries_are_registered(settings: Settings) -> None:
+    from core.celery_app import TASK_MODULES, app, celery_config
+
+    assert {"ingest.webhooks", "ingest.lifecycle"} <= set(TASK_MODULES)
+    for module in ("ingest.webhooks", "ingest.lifecycle"):
+        importlib.import_module(module)  # what the worker does for every TASK_MODULES entry
+    names = {"ingest.fan_out_event", "ingest.deliver_webhook", "ingest.retry_due_webhooks",
+             "ingest.purge_asset", "ingest.watchdog", "ingest.reconcile_storage"}  # fmt: skip
+    assert names <= set(app.tasks)
+    scheduled = {entry["task"] for entry in celery_config(settings)["beat_schedule"].values()}
+    assert {"ingest.retry_due_webhooks", "ingest.watchdog", "ingest.reconcile_storage"} <= scheduled
