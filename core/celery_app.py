@@ -25,6 +25,7 @@ TASK_MODULES = [
     "ingest.webhooks",
     "ingest.feed_tasks",
     "ingest.lifecycle",
+    "ingest.chunk_tasks",
 ]
 # Which queue each task goes to; a task not listed goes to "default".
 ROUTES = {"transcode.*": {"queue": "transcode"}, "ingest.*": {"queue": "ingest"}}

@@ -285,7 +285,9 @@ class ChunkJob:
 
     ``kept_rungs``/``kept_audio`` are what the attempt already published (a stream-copied top
     rung and its audio, playlists relative to the output root) and the final master keeps;
-    ``with_audio`` is whether the join encodes the audio (not when ``kept_audio`` has it).
+    ``with_audio`` is whether the join encodes the audio (not when ``kept_audio`` has it);
+    ``poster``/``storyboard`` are thumbnails already stored, for the final publication.
+    All paths are relative to the attempt's output root.
     """
 
     source_key: str
@@ -296,6 +298,8 @@ class ChunkJob:
     chunk_keys: tuple[str, ...] = ()
     kept_rungs: tuple[VideoRung, ...] = ()
     kept_audio: str | None = None
+    poster: str | None = None
+    storyboard: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -312,6 +316,8 @@ class ChunkJob:
             chunk_keys=tuple(data["chunk_keys"]),
             kept_rungs=tuple(VideoRung(**item) for item in data["kept_rungs"]),
             kept_audio=data["kept_audio"],
+            poster=data["poster"],
+            storyboard=data["storyboard"],
         )
 
 
