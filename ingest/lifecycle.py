@@ -245,8 +245,11 @@ def _attempt_of(prefix: str) -> int | None:
 
 
 def keep_prefix(prefix: str, view: AssetView, now: datetime, grace_s: int) -> bool:
-    """Whether a live asset's prefix stays: its sources and thumbnails always; an attempt if
-    it is the published one, the one in progress, or recent enough to be in doubt."""
+    """Whether an asset's prefix stays: nothing of a deleted asset; else its sources and
+    thumbnails always, and an attempt if it is the published one, the one in progress, or
+    recent enough to be in doubt."""
+    if view.status is AssetStatus.DELETED:
+        return False
     attempt = _attempt_of(prefix)
     if attempt is None or prefix in view.referenced:
         return True
@@ -306,9 +309,7 @@ def reconcile_storage(
             if view is None:
                 doomed = _orphan_is_due(old_marks, marks, prefix, now, grace_s)
             else:
-                doomed = view.status is AssetStatus.DELETED or not keep_prefix(
-                    prefix, view, now, grace_s
-                )
+                doomed = not keep_prefix(prefix, view, now, grace_s)
             if doomed:
                 report.deleted_objects += store.delete_prefix(prefix)
                 report.deleted_prefixes.append(prefix)
