@@ -29,9 +29,13 @@ from ingest.chunk_tasks import (
 )
 from tests.transcode.test_chunks import LADDER, OPTIONS, SOURCE_S, keyed_source
 from transcode.chunks import ChunkJob, split_and_upload, work_prefix
+from transcode.commands import HlsOptions
 from transcode.errors import FFmpegFailed
 from transcode.ladder import renditions_for
+from transcode.master import rung_from_ffmpeg_master
 from transcode.probe import probe
+from transcode.quick import COPY_AUDIO_PLAYLIST, COPY_MASTER, remux_command
+from transcode.runner import run_ffmpeg
 
 TIMEOUT_S = 60.0
 
@@ -97,6 +101,53 @@ def test_chunks_then_join_publish_a_ready_ladder(db: Session, prepared: Prepared
     assert list(store.list_keys(f"work/{asset.id}/")) == []  # working objects removed
     events = db.scalars(select(Event.type).where(Event.subject_id == asset.id)).all()
     assert "asset.ready" in events
+
+
+def test_the_join_keeps_a_copied_top_rung_and_its_audio(
+    db: Session, sessions: sessionmaker[Session], league: League, tmp_path: Path
+) -> None:
+    """The quick path: the source was stream-copied and published first; the chunks encode
+    only the rungs below it, at its keyframes, without audio, and the final master has all."""
+    store = LocalObjectStore(tmp_path / "media")
+    source = keyed_source(tmp_path)
+    asset = Asset(league=league, title="Quick", status=AssetStatus.PROCESSING, attempt=1)
+    db.add(asset)
+    db.commit()
+    out = tmp_path / "out"
+    run_ffmpeg(remux_command("ffmpeg", source, out, has_audio=True, segment_s=2), timeout_s=60)
+    for path in (out / "src").rglob("*.m*"):
+        store.put_file(f"hls/{asset.id}/1/{path.relative_to(out).as_posix()}", path)
+    info = probe(source, ffprobe_bin="ffprobe", timeout_s=TIMEOUT_S)
+    copied = rung_from_ffmpeg_master(out, COPY_MASTER, "180p", info.fps)
+    job = ChunkJob(
+        "unused: no audio to encode", info, tuple(renditions_for(info, LADDER[1:])),
+        HlsOptions(segment_s=2, keyframes="source"), with_audio=False,
+        kept_rungs=(copied,), kept_audio=COPY_AUDIO_PLAYLIST,
+    )  # fmt: skip
+    stored = split_and_upload(
+        store, work_prefix(asset.id, 1), source, tmp_path / "split", job,
+        ffmpeg_bin="ffmpeg", chunk_s=2, timeout_s=TIMEOUT_S,
+    )  # fmt: skip
+    tools = ChunkTools(sessions, store, "ffmpeg", TIMEOUT_S, work_dir=tmp_path)
+    for index in range(len(stored.chunk_keys)):
+        run_encode(tools, asset.id, 1, index)
+    assert run_join(tools, asset.id, 1, publisher_for(tools, asset.id, 1))
+
+    db.refresh(asset)
+    assert [(r.name, r.height) for r in asset.renditions] == [("180p", 180), ("144p", 144)]
+    assert asset.renditions[0].playlist_key == f"hls/{asset.id}/1/src/v0/index.m3u8"
+    master = m3u8.loads(store.get_bytes(asset.master_key or "").decode())
+    assert [m.uri for m in master.media] == [COPY_AUDIO_PLAYLIST]
+    assert not any(
+        key.startswith(f"hls/{asset.id}/1/ladder/v1/") for key in store.list_keys("hls/")
+    )
+
+    def durations(key: str) -> list[float]:
+        playlist = m3u8.loads(store.get_bytes(key).decode())
+        return [round(s.duration or 0.0, 3) for s in playlist.segments]
+
+    copied_key, encoded_key = (r.playlist_key for r in asset.renditions)
+    assert durations(encoded_key) == durations(copied_key)  # segments line up across rungs
 
 
 def test_tasks_of_a_superseded_attempt_do_nothing(db: Session, prepared: Prepared) -> None:
