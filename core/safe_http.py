@@ -176,7 +176,11 @@ def _host_name(parts: SplitResult) -> str:
     host = parts.hostname
     if not host:
         raise UrlRefused("the URL has no host")
-    if ":" in host:  # an IPv6 literal: ipaddress checks it
+    if ":" in host:  # only an IPv6 literal has colons here
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise UrlRefused(f"'{host}' is not a valid IPv6 address") from None
         return host
     try:
         ascii_host = host.encode("idna").decode("ascii").rstrip(".")
@@ -202,7 +206,10 @@ def parse_target(url: str) -> Target:
         raise UrlRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         raise UrlRefused("the URL contains spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. a bracketed host that is no IPv6 address
+        raise UrlRefused(f"the URL is malformed: {exc}") from None
     if parts.scheme not in DEFAULT_PORTS:
         raise UrlRefused("only http:// and https:// URLs can be fetched")
     if "@" in parts.netloc:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from core.errors import TooLarge
 from core.safe_http import (
@@ -160,6 +167,7 @@ def test_internal_addresses_are_refused(url: str) -> None:
         ("http:///clip.mp4", "no host"),
         ("http://-bad-.example/", "not a valid host"),
         ("http://999.1.1.1/", "not a valid address"),
+        ("http://[zz::1]/", "malformed"),
     ],
 )
 def test_malformed_urls_are_refused_before_any_network(url: str, reason: str) -> None:
@@ -266,3 +274,53 @@ def test_parse_networks_refuses_garbage() -> None:
     assert parse_networks(["10.0.0.0/8", "::1"])[1] == ipaddress.ip_network("::1/128")
     with pytest.raises(ValueError, match="not an IP network"):
         parse_networks(["ten.zero"])
+
+
+# --- TLS: the certificate is checked against the host name, sent as SNI ----------------------
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_https_checks_the_certificate_and_sends_the_host_name(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    server_names: list[str | None] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    context.sni_callback = lambda _sock, name, _ctx: server_names.append(name)
+    server = QuietServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"https://localhost:{server.server_address[1]}/ok"
+        # A self-signed certificate is not trusted: verification is on.
+        with pytest.raises(FetchFailed, match="certificate is not valid"):
+            fetch(url, limits(allowed_networks=LOOPBACK))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert server_names == ["localhost"]  # connected to the pinned address, SNI by name
