@@ -282,14 +282,16 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     """TLS to a checked address, with SNI and certificate checks against the host name."""
 
     def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        # The system's CAs, hostname checks on, no client certificate, no proxy.
+        self._tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._tls)
         self._address = address
         self.pinned_sock: socket.socket | None = None
 
     def connect(self) -> None:
         raw = socket.create_connection((str(self._address), self.port), self.timeout)
         try:
-            self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]  # set by HTTPSConnection.__init__
+            self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
             self.pinned_sock = self.sock
         except BaseException:
             raw.close()
