@@ -27,6 +27,7 @@ router = APIRouter(tags=["feeds"])
 MAX_FEEDS_PER_LEAGUE = 50
 MAX_INTERVAL_S = 7 * 24 * 3600
 RECENT_ITEMS = 50
+POLL_NOW_GAP_S = 10
 
 
 # --- schemas ----------------------------------------------------------------------------------
@@ -144,6 +145,15 @@ def create_feed(
     return feed
 
 
+def _check_not_just_polled(feed: LeagueFeed, now: datetime) -> None:
+    """Polling now is for impatience, not load: one per feed every few seconds."""
+    if feed.last_polled_at is None:
+        return
+    wait = POLL_NOW_GAP_S - (now - feed.last_polled_at).total_seconds()
+    if wait > 0:
+        raise Conflict(f"the feed was polled just now; try again in {wait:.0f} s")
+
+
 def feed_status(session: Session, feed: LeagueFeed) -> FeedStatusOut:
     items = session.scalars(
         select(FeedItem)
@@ -234,6 +244,7 @@ def poll_now(session: SessionDep, principal: PartnerDep, feed_id: int) -> FeedOu
     """Poll the feed now instead of waiting for its interval. **Who:** partners of the feed's
     league and admins."""
     feed = _feed_for(session, principal, feed_id)
+    _check_not_just_polled(feed, datetime.now(UTC))
     enqueue_after_commit(session, POLL_TASK, [feed.id])
     session.commit()
     return FeedOut.of(feed)

@@ -91,6 +91,9 @@ def test_the_status_shows_counts_and_item_reasons(
     assert by_guid["goal-1001"]["asset_id"]
     assert by_guid["text-1004"]["error"]["code"] == "no_media_url"
     assert "no video URL" in by_guid["text-1004"]["error"]["message"]
+    again = client.post(f"/v1/feeds/{feed_id}/poll", headers=bearer(partner_key))
+    assert again.status_code == 409  # polled a moment ago
+    assert "try again in" in again.json()["error"]["message"]
 
 
 def test_a_feed_is_paused_rescheduled_polled_now_and_deleted(
