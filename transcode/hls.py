@@ -118,13 +118,15 @@ def encode_ladder(
 
     ``out_dir`` must be new or empty. ``has_audio=False`` encodes video only (default: audio
     when the source has some). HDR sources are tone mapped with zscale when this ffmpeg has
-    it (checked once per binary). Raises ``FFmpegFailed`` / ``FFmpegTimeout``.
+    it (checked once per binary), else converted with the colour matrix only. Raises
+    ``FFmpegFailed`` / ``FFmpegTimeout``.
     """
     deadline = time.monotonic() + timeout_s
     _prepare(out_dir)
     with_audio = info.has_audio if has_audio is None else has_audio and info.has_audio
     options = options or HlsOptions()
-    if info.hdr:
+    if info.hdr and options.hdr_conversion == "zscale":
+        # Asked only for HDR sources: most uploads never need the answer.
         filters = available_filters(ffmpeg_bin)
         options = replace(options, hdr_conversion=hdr_conversion_for(filters))
     argv = hls_command(

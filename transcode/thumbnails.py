@@ -103,6 +103,8 @@ def plan_storyboard(
     """
     if duration_s <= 0 or display_width <= 0 or display_height <= 0:
         raise ValueError("duration and display size must be positive")
+    if interval_s is not None and not math.isfinite(interval_s):
+        raise ValueError(f"interval_s must be a number of seconds (got {interval_s})")
     wanted = interval_s if interval_s is not None else math.ceil(duration_s / TARGET_TILES)
     interval = float(max(wanted, MIN_INTERVAL_S, duration_s / MAX_TILES))
     # As many tiles as ffmpeg's fps filter makes (it rounds the end to the nearest slot);

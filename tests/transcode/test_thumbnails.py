@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 
@@ -121,6 +122,14 @@ def test_the_storyboard_plan(
 
     assert (plan.interval_s, plan.tiles, plan.columns, plan.rows, len(plan.sheets)) == expected
     assert (plan.tile_width, plan.tile_height) == (160, 90)
+
+
+@pytest.mark.parametrize(
+    ("duration", "interval"), [(0.0, None), (10.0, math.nan), (10.0, math.inf)]
+)
+def test_impossible_plans_are_refused(duration: float, interval: float | None) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        plan_storyboard(duration, 1920, 1080, interval)
 
 
 def test_tiles_keep_the_display_aspect() -> None:

@@ -16,7 +16,7 @@ import m3u8
 import pytest
 
 from tests.media import OddVideo, make_clip
-from transcode.commands import FORMAT_WHITELIST
+from transcode.commands import FORMAT_WHITELIST, HlsOptions
 from transcode.errors import UnsupportedInput
 from transcode.hls import HlsOutput, available_filters, encode_ladder, transcode_to_hls
 from transcode.ladder import RUNG_240P, RUNG_720P, Rung, renditions_for
@@ -261,6 +261,16 @@ def test_a_10_bit_source_becomes_8_bit_high_profile(media_dir: Path, tmp_path: P
     check_ladder(out_dir, output)  # yuv420p, High (not High 10)
 
 
+def test_an_odd_sized_444_source_becomes_even_420(media_dir: Path, tmp_path: Path) -> None:
+    odd = OddVideo(pix_fmt="yuv444p")  # 4:4:4 allows odd sizes; 4:2:0 output does not
+    source = make_clip(media_dir, seconds=1, width=321, height=241, audio=False, odd=odd)
+
+    out_dir, output = transcode(source, tmp_path / "out")
+
+    assert [(r.width, r.height) for r in output.renditions] == [(320, 240)]
+    check_ladder(out_dir, output, audio=False)
+
+
 def test_an_hdr_source_is_tone_mapped_to_sdr(media_dir: Path, tmp_path: Path) -> None:
     odd = OddVideo(pix_fmt="yuv420p10le", hdr=True)
     source = make_clip(media_dir, seconds=1, width=320, height=240, audio=False, odd=odd)
@@ -273,6 +283,24 @@ def test_an_hdr_source_is_tone_mapped_to_sdr(media_dir: Path, tmp_path: Path) ->
         assert stream["color_transfer"] == "bt709"
     assert stream.get("color_transfer") != "smpte2084"
     check_ladder(out_dir, output, audio=False)
+
+
+def test_without_zscale_hdr_still_becomes_8_bit_bt709(media_dir: Path, tmp_path: Path) -> None:
+    odd = OddVideo(pix_fmt="yuv420p10le", hdr=True)
+    source = make_clip(media_dir, seconds=1, width=320, height=240, audio=False, odd=odd)
+    info = probe(source, timeout_s=TIMEOUT_S)
+
+    output = encode_ladder(
+        source,
+        tmp_path / "out",
+        info,
+        renditions_for(info),
+        HlsOptions(hdr_conversion="matrix"),
+        timeout_s=TIMEOUT_S,
+    )
+
+    assert output.renditions[0].height == 240
+    check_ladder(tmp_path / "out", output, audio=False)
 
 
 def test_an_interlaced_source_comes_out_progressive(media_dir: Path, tmp_path: Path) -> None:
