@@ -183,6 +183,9 @@ class Asset(Base):
     eta_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Last sign of life of the attempt in progress; the watchdog acts on stale ones.
     heartbeat_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    # The Celery task running the attempt: its own redelivery may take over at once, a
+    # duplicate message may not while the heartbeat is fresh.
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Playable (first rung published) before the full ladder is: the headline figure.
     playable_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
     poster_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)

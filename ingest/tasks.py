@@ -14,9 +14,11 @@ from core.celery_app import app, app_settings
 from core.db import engine_for, make_sessionmaker
 from core.errors import Retryable
 from core.storage import make_object_store
+from ingest.chunk_tasks import start_chunked
 from rights.clip_limits import check_clip
-from transcode.publish import Toolbox
+from transcode.publish import Chunking, Toolbox
 from transcode.publish import process_asset as run_processing
+from transcode.validate import InputLimits
 
 
 @lru_cache(maxsize=1)
@@ -29,6 +31,10 @@ def _toolbox() -> Toolbox:
         ffprobe_bin=settings.ffprobe_bin,
         timeout_s=settings.transcode_timeout_s,
         gate=check_clip,
+        segment_s=settings.hls_segment_s,
+        limits=InputLimits.from_settings(settings),
+        stuck_after_s=settings.stuck_after_s,
+        chunking=Chunking(settings.chunk_threshold_s, settings.chunk_length_s, start_chunked),
     )
 
 
@@ -36,6 +42,7 @@ def _toolbox() -> Toolbox:
 def process_asset(self: Task[[str], None], asset_id: str) -> None:
     """Probe, transcode and publish one asset; retried only for retryable failures."""
     try:
-        run_processing(_toolbox(), asset_id)
+        run_processing(_toolbox(), asset_id, self.request.id)
     except Retryable as exc:
-        raise self.retry(exc=exc, countdown=10 * (self.request.retries + 1)) from exc
+        # Exponential backoff (10 s, 20 s, 40 s): a store or database blip usually passes.
+        raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from exc

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.auth import create_api_key
+from core.celery_app import configure_celery
 from core.migrate import upgrade
 from core.models import League, RightsGrant, Role
 from core.settings import Settings
@@ -95,6 +96,13 @@ def sessions(db_connection: Connection) -> sessionmaker[Session]:
 def db(sessions: sessionmaker[Session]) -> Iterator[Session]:
     with sessions() as session:
         yield session
+
+
+@pytest.fixture(scope="session", autouse=True)
+def celery_on_test_redis(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> None:
+    """Tasks sent by code under test (after a commit) go to the test Redis, never to
+    Celery's default broker (a RabbitMQ may answer on this machine's localhost)."""
+    configure_celery(make_settings(tmp_path_factory.mktemp("celery"), pg_url))
 
 
 @pytest.fixture

@@ -1,16 +1,18 @@
-"""Process one asset: source → HLS ladder → store → ``ready``, atomically.
+"""Process one asset: source → first playable rung → full ladder → ``ready``, atomically.
 
-Renditions are written under a per-attempt prefix (``hls/<asset>/<attempt>/``), the master
-playlist last, and the row flips to ``ready`` only after that; a failed attempt's objects are
-removed, so a fan can never reach half an output.
+Everything of an attempt is written under ``hls/<asset>/<attempt>/``, media before playlists
+and the master last, and the row points at a master only once every file it names is stored.
+Publication happens twice for a source we can stream-copy: the copied rung (playable within
+a second or two of the upload, ``asset.playable``), then the full ladder (``asset.ready``).
+A master the row points at is never deleted by its own attempt: a crash or a retry leaves it
+playable, and the storage reconciler removes it once a later attempt has replaced it.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,25 +21,44 @@ from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from core.db import session_scope
 from core.errors import PublishRefused, Retryable
+from core.events import ASSET_FAILED, ASSET_PLAYABLE, ASSET_READY, emit
 from core.logging import fields
 from core.models import Asset, AssetStatus, Rendition, utcnow
 from core.storage import ObjectStore
+from transcode.chunks import ChunkJob, split_and_upload, work_prefix
+from transcode.commands import HlsOptions, Keyframes
 from transcode.errors import TranscodeError
-from transcode.hls import HlsOutput, transcode_to_hls
+from transcode.ladder import Rendition as LadderRendition
+from transcode.ladder import renditions_for
+from transcode.master import MASTER, VideoRung, write_master
+from transcode.probe import ProbeResult, probe
+from transcode.progress import ProgressWriter
+from transcode.steps import StepOutput, Steps, ThumbnailFiles
+from transcode.validate import DEFAULT_LIMITS, InputLimits
 
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = (
     "Processing failed on our side. We have been alerted; you do not need to re-upload."
 )
+PROBE_TIMEOUT_S = 60.0
 
-
-# Asked just before an asset goes live: (session, asset id, duration in s, now) → raises
+# Asked before an asset is first published: (session, asset id, duration in s, now) → raises
 # PublishRefused if it may not be published (the rights module's clip limits, for one).
 PublishGate = Callable[[Session, str, float, datetime], None]
 
 
 def _open_gate(_session: Session, _asset_id: str, _duration_s: float, _now: datetime) -> None:
     return None
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """Long sources go to chunk tasks: over ``threshold_s``, in chunks of about ``chunk_s``;
+    ``start(asset_id, attempt, n_chunks)`` sends the chord (the task layer provides it)."""
+
+    threshold_s: float
+    chunk_s: int
+    start: Callable[[str, int, int], object]
 
 
 @dataclass(frozen=True)
@@ -51,118 +72,261 @@ class Toolbox:
     timeout_s: float
     work_dir: Path | None = None
     gate: PublishGate = _open_gate
+    segment_s: int = 4
+    limits: InputLimits = DEFAULT_LIMITS
+    stuck_after_s: float = 900.0
+    chunking: Chunking | None = None
+
+    def steps(self) -> Steps:
+        return Steps(self.ffmpeg_bin, self.ffprobe_bin, self.timeout_s, self.segment_s)
 
 
-def process_asset(tools: Toolbox, asset_id: str) -> None:
+def process_asset(tools: Toolbox, asset_id: str, task_id: str | None = None) -> None:
     """Run one processing attempt. Unsupported input ends as ``failed`` with its reason;
-    anything else propagates so that the task can retry it."""
-    attempt = _begin(tools.sessions, asset_id)
+    anything else propagates so that the task can retry it. ``task_id`` is the Celery task's."""
+    attempt = _begin(tools, asset_id, task_id)
     if attempt is None:
         return
     prefix = f"hls/{asset_id}/{attempt}"
     try:
-        output = _transcode_and_upload(tools, asset_id, prefix)
-        _publish(tools, asset_id, prefix, output)
+        with tempfile.TemporaryDirectory(prefix="courtside-", dir=tools.work_dir) as tmp:
+            _run(tools, asset_id, attempt, prefix, Path(tmp))
     except (TranscodeError, PublishRefused) as exc:
-        tools.store.delete_prefix(prefix + "/")
-        _fail(tools.sessions, asset_id, exc.code, str(exc))
-        return
+        _fail(tools, asset_id, prefix, exc.code, str(exc))
     except Retryable:
-        tools.store.delete_prefix(prefix + "/")
-        _set_status(tools.sessions, asset_id, AssetStatus.QUEUED)
+        _requeue(tools, asset_id, prefix)
         raise
     except Exception:
         log.exception("processing crashed", extra=fields(asset_id=asset_id))
-        tools.store.delete_prefix(prefix + "/")
-        _fail(tools.sessions, asset_id, "internal_error", INTERNAL_ERROR)
+        _fail(tools, asset_id, prefix, "internal_error", INTERNAL_ERROR)
         raise
 
 
-def _begin(sessions: sessionmaker[Session], asset_id: str) -> int | None:
-    with session_scope(sessions) as session:
+def _begin(tools: Toolbox, asset_id: str, task_id: str | None) -> int | None:
+    """Claim the asset for a new attempt, or None if there is nothing to do or another
+    worker is on it (a duplicate message while that attempt's heartbeat is fresh)."""
+    with session_scope(tools.sessions) as session:
         # Lock only the asset row (PostgreSQL refuses FOR UPDATE across the league outer join).
         asset = session.get(Asset, asset_id, with_for_update=True, options=[lazyload(Asset.league)])
         if asset is None or asset.status in (AssetStatus.READY, AssetStatus.DELETED):
             log.info("nothing to process", extra=fields(asset_id=asset_id))
             return None
-        asset.status = AssetStatus.PROCESSING
+        if _running_elsewhere(asset, task_id, tools.stuck_after_s):
+            log.info("another worker is processing", extra=fields(asset_id=asset_id))
+            return None
+        asset.status, asset.task_id = AssetStatus.PROCESSING, task_id
         asset.attempt += 1
-        asset.progress = 0
+        asset.progress, asset.eta_s, asset.heartbeat_at = 0, None, utcnow()
         asset.error_code = asset.error_message = None
         return asset.attempt
 
 
-def _transcode_and_upload(tools: Toolbox, asset_id: str, prefix: str) -> HlsOutput:
-    with tempfile.TemporaryDirectory(prefix="courtside-", dir=tools.work_dir) as tmp:
-        source = Path(tmp) / "source"
-        with session_scope(tools.sessions) as session:
-            source_key = session.get_one(Asset, asset_id).source_key
-        tools.store.download_file(source_key or "", source)
-        out_dir = Path(tmp) / "out"
-        output = transcode_to_hls(
-            source,
-            out_dir,
-            ffmpeg_bin=tools.ffmpeg_bin,
-            ffprobe_bin=tools.ffprobe_bin,
-            timeout_s=tools.timeout_s,
-            on_progress=_progress_writer(tools.sessions, asset_id),
-        )
-        _upload(tools.store, out_dir, prefix, output.files)
-        return output
+def _running_elsewhere(asset: Asset, task_id: str | None, stuck_after_s: float) -> bool:
+    """A live attempt of another task. Our own task's redelivery (its worker died) takes over
+    at once; another task waits until the heartbeat is stale (the watchdog's rule)."""
+    if asset.status is not AssetStatus.PROCESSING or asset.heartbeat_at is None:
+        return False
+    if task_id is not None and task_id == asset.task_id:
+        return False
+    return (utcnow() - asset.heartbeat_at).total_seconds() < stuck_after_s
 
 
-def _upload(store: ObjectStore, out_dir: Path, prefix: str, files: list[str]) -> None:
-    """Upload in the order given: the transcoder lists the master playlist last."""
+def _run(tools: Toolbox, asset_id: str, attempt: int, prefix: str, tmp: Path) -> None:
+    steps, progress = tools.steps(), ProgressWriter(tools.sessions, asset_id)
+    source = _download_source(tools, asset_id, tmp / "source")
+    info = probe(
+        source, ffprobe_bin=tools.ffprobe_bin, timeout_s=PROBE_TIMEOUT_S, limits=tools.limits
+    )
+    with session_scope(tools.sessions) as session:
+        tools.gate(session, asset_id, info.duration_s, utcnow())
+    out = tmp / "out"
+    copied = steps.copy_top_rung(source, out, info)
+    if copied is not None:
+        _upload(tools.store, out, prefix, copied.files)
+        _publish(tools, asset_id, prefix, info, copied.rungs, copied.audio_playlist, out)
+    progress.write(10)
+    thumbs = steps.thumbnails(source, out, info)
+    _upload(tools.store, out, prefix, thumbs.files)
+    plan = LadderPlan.of(info, copied)
+    if tools.chunking is not None and info.duration_s > tools.chunking.threshold_s:
+        _start_chunked(tools, asset_id, attempt, source, tmp, info, plan, thumbs)
+        return
+    ladder = steps.encode_ladder(
+        source,
+        out,
+        info,
+        plan.renditions,
+        with_audio=plan.audio is None,
+        aligned=copied is not None,
+        on_progress=progress.phase(15, 95),
+    )
+    _upload(tools.store, out, prefix, ladder.files)
+    rungs, audio = [*plan.kept, *ladder.rungs], plan.audio or ladder.audio_playlist
+    _publish(tools, asset_id, prefix, info, rungs, audio, out, thumbs=thumbs, final=True)
+
+
+@dataclass(frozen=True)
+class LadderPlan:
+    """What is left to encode once the copied rung (if any) is published: the renditions,
+    the copied rung if it stays on top of the final ladder, and the audio it brought."""
+
+    renditions: list[LadderRendition]
+    kept: list[VideoRung]
+    audio: str | None
+
+    @classmethod
+    def of(cls, info: ProbeResult, copied: StepOutput | None) -> LadderPlan:
+        renditions = renditions_for(info)
+        if copied is None:
+            return cls(renditions, [], None)
+        if not copied.keep:  # a camera original: fans get an encoded top rung in the end
+            return cls(renditions, [], copied.audio_playlist)
+        top = copied.rungs[0]
+        below = [r for r in renditions if min(r.width, r.height) < min(top.width, top.height)]
+        return cls(below, copied.rungs, copied.audio_playlist)
+
+
+def _start_chunked(
+    tools: Toolbox,
+    asset_id: str,
+    attempt: int,
+    source: Path,
+    tmp: Path,
+    info: ProbeResult,
+    plan: LadderPlan,
+    thumbs: ThumbnailFiles,
+) -> None:
+    """Hand a long source to chunk tasks (the chord's join publishes the full ladder)."""
+    assert tools.chunking is not None  # noqa: S101 - the caller checked
+    with session_scope(tools.sessions) as session:
+        source_key = session.get_one(Asset, asset_id).source_key or ""
+    keyframes: Keyframes = "source" if plan.audio else "interval"
+    job = ChunkJob(
+        source_key=source_key,
+        info=info,
+        renditions=tuple(plan.renditions),
+        options=HlsOptions(segment_s=tools.segment_s, keyframes=keyframes),
+        with_audio=plan.audio is None,
+        kept_rungs=tuple(plan.kept),
+        kept_audio=plan.audio,
+        poster=thumbs.poster,
+        storyboard=thumbs.storyboard,
+    )
+    prefix = work_prefix(asset_id, attempt)
+    stored = split_and_upload(
+        tools.store,
+        prefix,
+        source,
+        tmp,
+        job,
+        ffmpeg_bin=tools.ffmpeg_bin,
+        chunk_s=tools.chunking.chunk_s,
+        timeout_s=tools.timeout_s,
+    )
+    tools.chunking.start(asset_id, attempt, len(stored.chunk_keys))
+
+
+def _download_source(tools: Toolbox, asset_id: str, path: Path) -> Path:
+    with session_scope(tools.sessions) as session:
+        source_key = session.get_one(Asset, asset_id).source_key
+    tools.store.download_file(source_key or "", path)
+    return path
+
+
+def _upload(store: ObjectStore, out_dir: Path, prefix: str, files: Sequence[str]) -> None:
+    """Upload in the order given: media first, playlists after them."""
     for relative in files:
         # No content type given: the store derives it from the extension (.m3u8, .m4s, .mp4).
         store.put_file(f"{prefix}/{relative}", out_dir / relative)
 
 
-def _progress_writer(sessions: sessionmaker[Session], asset_id: str) -> Callable[[float], None]:
-    """Progress 0–95 while encoding (the upload takes the rest), written at most once a second."""
-    last_write = 0.0
-
-    def write(fraction: float) -> None:
-        nonlocal last_write
-        if time.monotonic() - last_write < 1.0 and fraction < 1.0:
-            return
-        last_write = time.monotonic()
-        with session_scope(sessions) as session:
-            asset = session.get_one(Asset, asset_id)
-            asset.progress = max(asset.progress, min(95, int(fraction * 95)))
-
-    return write
-
-
-def _publish(tools: Toolbox, asset_id: str, prefix: str, out: HlsOutput) -> None:
+def _publish(
+    tools: Toolbox,
+    asset_id: str,
+    prefix: str,
+    info: ProbeResult,
+    rungs: Sequence[VideoRung],
+    audio_playlist: str | None,
+    out: Path,
+    *,
+    thumbs: ThumbnailFiles | None = None,
+    final: bool = False,
+) -> None:
+    """Write the master for ``rungs`` last, then point the row at it."""
+    bandwidths = write_master(out, rungs, audio_playlist)
+    tools.store.put_file(f"{prefix}/{MASTER}", out / MASTER)
     with session_scope(tools.sessions) as session:
-        tools.gate(session, asset_id, out.duration_s, utcnow())
         asset = session.get_one(Asset, asset_id)
-        asset.renditions = [
-            Rendition(
-                name=r.name,
-                width=r.width,
-                height=r.height,
-                bandwidth=r.bandwidth,
-                codecs=r.codecs,
-                playlist_key=f"{prefix}/{r.playlist}",
-            )
-            for r in out.renditions
-        ]
-        top = max(out.renditions, key=lambda r: r.height)
-        asset.width, asset.height, asset.duration_s = top.width, top.height, out.duration_s
-        asset.master_key = f"{prefix}/{out.master}"
-        asset.status, asset.progress, asset.ready_at = AssetStatus.READY, 100, utcnow()
-    log.info("asset ready", extra=fields(asset_id=asset_id, prefix=prefix))
+        if asset.status is AssetStatus.DELETED:
+            return  # deleted while processing: the purge and the reconciler remove the files
+        asset.renditions = []
+        session.flush()  # the old rows go first: names are unique per asset
+        _describe(asset, prefix, info, rungs, bandwidths)
+        asset.master_key = f"{prefix}/{MASTER}"
+        now = utcnow()
+        asset.playable_at = asset.playable_at or now
+        if thumbs is not None:
+            asset.poster_key = f"{prefix}/{thumbs.poster}"
+            asset.storyboard_key = f"{prefix}/{thumbs.storyboard}"
+        if final:
+            asset.status, asset.progress, asset.eta_s = AssetStatus.READY, 100, None
+            asset.ready_at = now
+        event = ASSET_READY if final else ASSET_PLAYABLE
+        emit(session, asset.league_id, event, asset.id, _summary(asset))
+    log.info(event, extra=fields(asset_id=asset_id, prefix=prefix, rungs=len(rungs)))
 
 
-def _fail(sessions: sessionmaker[Session], asset_id: str, code: str, message: str) -> None:
-    with session_scope(sessions) as session:
+def _describe(
+    asset: Asset,
+    prefix: str,
+    info: ProbeResult,
+    rungs: Sequence[VideoRung],
+    bandwidths: dict[str, int],
+) -> None:
+    asset.renditions = [
+        Rendition(
+            name=rung.name,
+            width=rung.width,
+            height=rung.height,
+            bandwidth=bandwidths[rung.playlist],
+            codecs=rung.codecs,
+            playlist_key=f"{prefix}/{rung.playlist}",
+        )
+        for rung in rungs
+    ]
+    top = max(rungs, key=lambda rung: rung.height)
+    asset.width, asset.height, asset.duration_s = top.width, top.height, info.duration_s
+
+
+def _summary(asset: Asset) -> dict[str, object]:
+    return {
+        "asset_id": asset.id,
+        "status": str(asset.status),
+        "renditions": [r.name for r in asset.renditions],
+        "duration_s": asset.duration_s,
+    }
+
+
+def _fail(tools: Toolbox, asset_id: str, prefix: str, code: str, message: str) -> None:
+    """Mark failed (fans lose the asset at once), then remove this attempt's objects."""
+    with session_scope(tools.sessions) as session:
         asset = session.get_one(Asset, asset_id)
+        if asset.status is AssetStatus.DELETED:
+            return
         asset.status, asset.error_code, asset.error_message = AssetStatus.FAILED, code, message
+        asset.master_key = asset.playable_at = asset.eta_s = None
+        asset.renditions = []
+        emit(session, asset.league_id, ASSET_FAILED, asset.id, {"code": code, "message": message})
+    tools.store.delete_prefix(prefix + "/")
     log.warning("asset failed", extra=fields(asset_id=asset_id, code=code))
 
 
-def _set_status(sessions: sessionmaker[Session], asset_id: str, status: AssetStatus) -> None:
-    with session_scope(sessions) as session:
-        session.get_one(Asset, asset_id).status = status
+def _requeue(tools: Toolbox, asset_id: str, prefix: str) -> None:
+    """Back to ``queued`` for the task's retry; a master already published stays playable."""
+    with session_scope(tools.sessions) as session:
+        asset = session.get_one(Asset, asset_id)
+        if asset.status is not AssetStatus.DELETED:
+            asset.status = AssetStatus.QUEUED
+        published = (asset.master_key or "").startswith(prefix + "/")
+    if not published:
+        tools.store.delete_prefix(prefix + "/")

@@ -25,16 +25,19 @@ COPY_AUDIO_PLAYLIST = f"{COPY_DIR}/v1/{MEDIA_PLAYLIST}"
 COPY_MASTER = f"{COPY_DIR}/copy_master.m3u8"  # ffmpeg's, read for CODECS, never published
 REMUXABLE_PIX_FMTS = frozenset({"yuv420p", "yuvj420p"})
 MAX_REMUX_FPS = 60.0
-# A copied rung carries the source's own bitrate; beyond this many bits per pixel it would be
-# a bandwidth hog on the top of the ladder (a camera original), so it is encoded instead.
-MAX_REMUX_BPP = 0.25
+# A copied rung carries the source's own bitrate. Up to this many bits per pixel (PeerTube's
+# 1080p average is 0.10; an editor's 8 Mb/s 1080p30 export is 0.13) it stays as the top rung;
+# above it (a camera original) it is still published first, then replaced by an encoded rung.
+MAX_KEPT_BPP = 0.2
 
 
 @dataclass(frozen=True)
 class QuickVerdict:
-    """Whether the source can be copied, and if not, why (logged, not shown to partners)."""
+    """Whether the source can be copied, whether the copy may stay as the top rung of the
+    final ladder, and if not, why (logged, not shown to partners)."""
 
     remux: bool
+    keep: bool = False
     reason: str = ""
 
 
@@ -86,13 +89,14 @@ def verdict(probe: ProbeResult, keyframes: Sequence[float], *, segment_s: float)
         ),
         (probe.rotation == 0 and abs(probe.sample_aspect - 1) < 0.01, "rotated or anamorphic"),
         (probe.fps is not None and 0 < probe.fps <= MAX_REMUX_FPS, "frame rate"),
-        (_bpp(probe) <= MAX_REMUX_BPP, "bitrate too high for a top rung"),
         (_sane_gop(keyframes, probe.duration_s, segment_s), "irregular or long GOP"),
     )
     for passed, reason in checks:
         if not passed:
-            return QuickVerdict(False, reason)
-    return QuickVerdict(True)
+            return QuickVerdict(remux=False, reason=reason)
+    if _bpp(probe) > MAX_KEPT_BPP:
+        return QuickVerdict(remux=True, keep=False, reason="bitrate too high for a top rung")
+    return QuickVerdict(remux=True, keep=True)
 
 
 def _bpp(probe: ProbeResult) -> float:

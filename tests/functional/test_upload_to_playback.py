@@ -96,4 +96,4 @@ def test_playlist_that_points_at_local_files_is_refused(
     asset = _upload(client, partner, sneaky, "video/mp4")
     failed = wait_for_status(client, str(asset["id"]), partner, {"ready", "failed"})
     assert failed["status"] == "failed"
-    assert failed["error"]["code"] == "not_media"  # type: ignore[index]
+    assert failed["error"]["code"] == "references_external"  # type: ignore[index]

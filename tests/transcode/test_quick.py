@@ -30,8 +30,15 @@ def test_keyframes_are_read_from_packet_flags_skipping_junk() -> None:
     assert parse_keyframes(text) == [0.0, 2.0, 4.0]
 
 
-def test_a_plain_h264_source_with_a_regular_gop_is_copied() -> None:
-    assert verdict(H264_1080, EVERY_2S, segment_s=4).remux
+def test_a_plain_h264_source_with_a_regular_gop_is_copied_and_kept_as_the_top_rung() -> None:
+    decision = verdict(H264_1080, EVERY_2S, segment_s=4)
+    assert (decision.remux, decision.keep) == (True, True)
+
+
+def test_a_camera_original_is_copied_first_but_not_kept_in_the_ladder() -> None:
+    decision = verdict(replace(H264_1080, video_bitrate=40_000_000), EVERY_2S, segment_s=4)
+    assert (decision.remux, decision.keep) == (True, False)
+    assert "bitrate" in decision.reason
 
 
 @pytest.mark.parametrize(
@@ -46,7 +53,6 @@ def test_a_plain_h264_source_with_a_regular_gop_is_copied() -> None:
         ({"sample_aspect": 4 / 3}, "anamorphic"),
         ({"fps": 120.0}, "frame rate"),
         ({"fps": None}, "frame rate"),
-        ({"video_bitrate": 40_000_000}, "bitrate"),
     ],
 )
 def test_sources_fans_could_not_play_well_are_encoded(

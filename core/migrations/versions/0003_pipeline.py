@@ -183,6 +183,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("eta_s", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("playable_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("task_id", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("poster_key", sa.String(length=1024), nullable=True))
         batch_op.add_column(sa.Column("storyboard_key", sa.String(length=1024), nullable=True))
 
@@ -195,6 +196,7 @@ def downgrade() -> None:
     with op.batch_alter_table("assets", schema=None) as batch_op:
         batch_op.drop_column("storyboard_key")
         batch_op.drop_column("poster_key")
+        batch_op.drop_column("task_id")
         batch_op.drop_column("playable_at")
         batch_op.drop_column("heartbeat_at")
         batch_op.drop_column("eta_s")
