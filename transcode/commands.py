@@ -50,8 +50,9 @@ class HlsOptions:
 
     ``keyframes="interval"`` forces a keyframe every ``keyframe_interval_s`` on every rung
     (default: 2 s when it divides ``segment_s``, else ``segment_s``); ``"source"`` puts them
-    where the source has them, so encoded rungs line up with a stream copy of the source
-    (a rung at a reduced rate can miss a source keyframe that falls on a dropped frame).
+    where the source has them, so encoded rungs line up with a stream copy of the source.
+    Caveat: a rung at a reduced rate (60 → 30 fps) loses a source keyframe that falls on a
+    frame it drops (an odd frame number), so its segments can be longer there.
     """
 
     segment_s: int = 4
@@ -198,7 +199,8 @@ def picture_filters(info: ProbeResult, hdr: HdrConversion) -> list[tuple[str, di
 def _tone_map_zscale(info: ProbeResult) -> list[tuple[str, dict[str, Any]]]:
     """PQ or HLG to BT.709 SDR: linearise, tone map (Hable, no desaturation), re-encode.
 
-    The input transfer comes from the probe because some files tag it on the stream only.
+    The input transfer comes from the probe because some files tag it on the stream only
+    (``info.hdr`` means it is one of the two known names, never arbitrary file text).
     """
     return [
         ("zscale", {"tin": info.color_transfer, "pin": "bt2020", "min": "bt2020nc",
