@@ -18,7 +18,7 @@ import pytest
 
 from core.models import Asset
 from tests.functional.stack import Stack, make_partner, wait_for_status
-from tests.media import make_clip
+from tests.media import OddVideo, make_clip
 
 pytestmark = pytest.mark.e2e
 LEAGUE = "kill-league"
@@ -93,7 +93,9 @@ class FanWatcher(threading.Thread):
 def test_a_killed_worker_redelivers_and_fans_never_see_a_missing_part(
     stack: Stack, client: httpx2.Client, partner: str, tmp_path: Path
 ) -> None:
-    clip = make_clip(tmp_path, seconds=20, width=1280, height=720)
+    # A 2 s GOP, as editors export: the source is stream-copied and playable before the
+    # ladder; the kill lands while the ladder is being encoded.
+    clip = make_clip(tmp_path, seconds=20, width=1280, height=720, odd=OddVideo(gop=60))
     headers = {"Authorization": f"Bearer {partner}"}
     with clip.open("rb") as file:
         created = client.post(
