@@ -17,6 +17,7 @@ from pathlib import Path
 import ffmpeg
 
 from transcode.commands import FORMAT_WHITELIST, MEDIA_PLAYLIST, PROTOCOL_WHITELIST
+from transcode.ladder import LOW_RUNG_MAX_FPS
 from transcode.probe import ProbeResult
 
 COPY_DIR = "src"
@@ -90,6 +91,7 @@ def verdict(probe: ProbeResult, keyframes: Sequence[float], *, segment_s: float)
         (probe.rotation == 0 and abs(probe.sample_aspect - 1) < 0.01, "rotated or anamorphic"),
         (probe.fps is not None and 0 < probe.fps <= MAX_REMUX_FPS, "frame rate"),
         (_sane_gop(keyframes, probe.duration_s, segment_s), "irregular or long GOP"),
+        (_survive_halving(keyframes, probe.fps), "keyframes on frames a 30 fps rung drops"),
     )
     for passed, reason in checks:
         if not passed:
@@ -112,6 +114,14 @@ def _sane_gop(keyframes: Sequence[float], duration_s: float, segment_s: float) -
         return False
     edges = [*keyframes, duration_s]
     return all(later - earlier <= 2 * segment_s for earlier, later in pairwise(edges))
+
+
+def _survive_halving(keyframes: Sequence[float], fps: float | None) -> bool:
+    """Above 30 fps the low rungs run at half rate and keep only even frames, so a keyframe
+    on an odd frame would be missing there and their segments would not line up."""
+    if fps is None or fps <= LOW_RUNG_MAX_FPS:
+        return True
+    return all(round(time * fps) % 2 == 0 for time in keyframes)
 
 
 def remux_command(

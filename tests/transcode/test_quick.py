@@ -101,3 +101,11 @@ def test_a_silent_source_gets_no_audio_rendition(tmp_path: Path) -> None:
     )
     assert "-c:a" not in argv
     assert argv[argv.index("-var_stream_map") + 1] == "v:0"
+
+
+def test_a_50fps_source_with_keyframes_on_odd_frames_is_encoded() -> None:
+    fifty = replace(H264_1080, fps=50.0)
+    assert verdict(fifty, [0.0, 2.0, 4.0, 6.0, 8.0, 10.0], segment_s=4).remux
+    decision = verdict(fifty, [0.0, 0.5, 2.5, 4.5, 6.5, 8.5, 10.5], segment_s=4)  # frame 25...
+    assert not decision.remux
+    assert "drops" in decision.reason
