@@ -25,9 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.celery_app import app, app_settings
 from core.db import engine_for, make_sessionmaker, session_scope
 from core.errors import Retryable
-from core.events import ASSET_FAILED, ASSET_READY, emit
-from core.logging import fields
-from core.models import Asset, AssetStatus, Rendition, utcnow
+from core.models import Asset, AssetStatus
 from core.storage import ObjectStore, make_object_store
 from transcode.chunks import (
     MAX_CHUNKS,
@@ -39,8 +37,8 @@ from transcode.chunks import (
     work_prefix,
 )
 from transcode.errors import TranscodeError
-from transcode.master import MASTER, write_master
 from transcode.progress import ProgressWriter
+from transcode.publish import Publication, fail, publish
 
 log = logging.getLogger(__name__)
 ENCODE_TASK = "transcode.encode_chunk"
@@ -117,25 +115,27 @@ def hls_prefix(asset_id: str, attempt: int) -> str:
 
 
 def publisher_for(tools: ChunkTools, asset_id: str, attempt: int) -> PublishJoined:
-    """The default final publication: upload the joined rungs, write the master (kept rungs
-    first) last, then flip the row to ``ready`` and emit ``asset.ready``."""
+    """The final publication: upload the joined rungs, then publish the whole ladder (the
+    rungs kept from before chunking first) the way the one-process path does."""
 
-    def publish(joined: Joined) -> None:
+    def publish_joined(joined: Joined) -> None:
         prefix = hls_prefix(asset_id, attempt)
         for relative in joined.files:
             tools.store.put_file(f"{prefix}/{relative}", joined.root / relative)
         _fetch_kept(tools.store, prefix, joined)
-        rungs = [*joined.job.kept_rungs, *joined.rungs]
-        audio = joined.job.kept_audio or joined.audio_playlist
-        bandwidths = write_master(joined.root, rungs, audio)
-        tools.store.put_file(f"{prefix}/{MASTER}", joined.root / MASTER)
-        with session_scope(tools.sessions) as session:
-            asset = session.get_one(Asset, asset_id)
-            _mark_ready(asset, prefix, joined, bandwidths)
-            emit(session, asset.league_id, ASSET_READY, asset.id, _summary(asset))
-        log.info(ASSET_READY, extra=fields(asset_id=asset_id, prefix=prefix, rungs=len(rungs)))
+        job = joined.job
+        whole = Publication(
+            prefix=prefix,
+            root=joined.root,
+            duration_s=job.info.duration_s,
+            rungs=[*job.kept_rungs, *joined.rungs],
+            audio_playlist=job.kept_audio or joined.audio_playlist,
+            poster=job.poster,
+            storyboard=job.storyboard,
+        )
+        publish(tools.sessions, tools.store, asset_id, whole, final=True)
 
-    return publish
+    return publish_joined
 
 
 def _fetch_kept(store: ObjectStore, prefix: str, joined: Joined) -> None:
@@ -151,52 +151,13 @@ def _fetch_kept(store: ObjectStore, prefix: str, joined: Joined) -> None:
             store.download_file(key, target)
 
 
-def _mark_ready(asset: Asset, prefix: str, joined: Joined, bandwidths: dict[str, int]) -> None:
-    rungs = [*joined.job.kept_rungs, *joined.rungs]
-    asset.renditions = [
-        Rendition(
-            name=rung.name, width=rung.width, height=rung.height,
-            bandwidth=bandwidths[rung.playlist], codecs=rung.codecs,
-            playlist_key=f"{prefix}/{rung.playlist}",
-        )
-        for rung in rungs
-    ]  # fmt: skip
-    top = max(rungs, key=lambda rung: rung.height)
-    asset.width, asset.height, asset.duration_s = top.width, top.height, joined.job.info.duration_s
-    asset.master_key = f"{prefix}/{MASTER}"
-    if joined.job.poster and joined.job.storyboard:
-        asset.poster_key = f"{prefix}/{joined.job.poster}"
-        asset.storyboard_key = f"{prefix}/{joined.job.storyboard}"
-    asset.playable_at = asset.playable_at or utcnow()
-    asset.status, asset.progress, asset.eta_s, asset.ready_at = (
-        AssetStatus.READY, 100, None, utcnow(),
-    )  # fmt: skip
-
-
-def _summary(asset: Asset) -> dict[str, object]:
-    return {
-        "asset_id": asset.id,
-        "status": str(asset.status),
-        "renditions": [r.name for r in asset.renditions],
-        "duration_s": asset.duration_s,
-    }
-
-
 def fail_attempt(tools: ChunkTools, asset_id: str, attempt: int, error: TranscodeError) -> None:
     """A chunk or the join failed for good: the asset fails with the reason (if this attempt
     is still current) and the attempt's objects go."""
     if _is_current(tools.sessions, asset_id, attempt):
-        with session_scope(tools.sessions) as session:
-            asset = session.get_one(Asset, asset_id)
-            asset.status, asset.error_code = AssetStatus.FAILED, error.code
-            asset.error_message = str(error)
-            asset.master_key = asset.playable_at = asset.eta_s = None
-            asset.renditions = []
-            data: dict[str, object] = {"code": error.code, "message": str(error)}
-            emit(session, asset.league_id, ASSET_FAILED, asset.id, data)
-        tools.store.delete_prefix(hls_prefix(asset_id, attempt) + "/")
+        prefix = hls_prefix(asset_id, attempt)
+        fail(tools.sessions, tools.store, asset_id, prefix, (error.code, str(error)))
     tools.store.delete_prefix(work_prefix(asset_id, attempt) + "/")
-    log.warning("chunked attempt failed", extra=fields(asset_id=asset_id, code=error.code))
 
 
 # --- Celery ---------------------------------------------------------------------------------

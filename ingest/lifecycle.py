@@ -6,8 +6,9 @@
 - ``ingest.watchdog`` (beat, every minute): a processing attempt silent for
   ``stuck_after_s`` is re-queued, or failed as ``stuck`` after its third attempt; an asset
   queued for twice that long has its lost message sent again.
-- ``ingest.reconcile_storage`` (beat, hourly): objects under ``hls/``, ``sources/`` and
-  ``thumbs/`` that belong to no live asset, and attempt prefixes that lost, are deleted.
+- ``ingest.reconcile_storage`` (beat, hourly): objects under ``hls/``, ``sources/``,
+  ``thumbs/`` and ``work/`` that belong to no live asset, and attempt prefixes that lost
+  (published output or chunk work), are deleted.
 
 The object store keeps no modification times we can read, so "old enough" comes from the
 database for known assets (their last update or heartbeat) and, for keys whose asset does not
@@ -56,7 +57,10 @@ STUCK_MESSAGE = (
 WATCHDOG_BATCH = 200
 # Longer than any upload or processing attempt lasts: nothing younger is touched.
 RECONCILE_GRACE_S = 24 * 3600
-MEDIA_ROOTS = ("hls/", "sources/", "thumbs/")
+MEDIA_ROOTS = ("hls/", "sources/", "thumbs/", "work/")
+# Roots whose folders are per attempt: ``hls/<id>/<n>/`` (published output) and
+# ``work/<id>/<n>/`` (chunks of a long source, removed by the join).
+ATTEMPT_ROOTS = ("hls", "work")
 MARKS_KEY = "reconcile/orphans.json"
 MAX_MARKS = 100_000
 _ASSET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -233,7 +237,8 @@ def group_prefixes(keys: Iterable[str]) -> dict[str, dict[str, int]]:
         if len(parts) < 3:
             continue  # not under an asset's folder: not ours to judge
         root, asset_id = parts[0], parts[1]
-        attempt = parts[2] if root == "hls" and len(parts) > 3 and parts[2].isdigit() else None
+        per_attempt = root in ATTEMPT_ROOTS and len(parts) > 3 and parts[2].isdigit()
+        attempt = parts[2] if per_attempt else None
         prefix = f"{root}/{asset_id}/" + (f"{attempt}/" if attempt else "")
         groups[asset_id][prefix] += 1
     return groups
@@ -241,7 +246,7 @@ def group_prefixes(keys: Iterable[str]) -> dict[str, dict[str, int]]:
 
 def _attempt_of(prefix: str) -> int | None:
     parts = prefix.rstrip("/").split("/")
-    return int(parts[2]) if parts[0] == "hls" and len(parts) == 3 else None
+    return int(parts[2]) if parts[0] in ATTEMPT_ROOTS and len(parts) == 3 else None
 
 
 def keep_prefix(prefix: str, view: AssetView, now: datetime, grace_s: int) -> bool:

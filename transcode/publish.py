@@ -92,13 +92,13 @@ def process_asset(tools: Toolbox, asset_id: str, task_id: str | None = None) -> 
         with tempfile.TemporaryDirectory(prefix="courtside-", dir=tools.work_dir) as tmp:
             _run(tools, asset_id, attempt, prefix, Path(tmp))
     except (TranscodeError, PublishRefused) as exc:
-        _fail(tools, asset_id, prefix, exc.code, str(exc))
+        fail(tools.sessions, tools.store, asset_id, prefix, (exc.code, str(exc)))
     except Retryable:
         _requeue(tools, asset_id, prefix)
         raise
     except Exception:
         log.exception("processing crashed", extra=fields(asset_id=asset_id))
-        _fail(tools, asset_id, prefix, "internal_error", INTERNAL_ERROR)
+        fail(tools.sessions, tools.store, asset_id, prefix, ("internal_error", INTERNAL_ERROR))
         raise
 
 
@@ -143,7 +143,8 @@ def _run(tools: Toolbox, asset_id: str, attempt: int, prefix: str, tmp: Path) ->
     copied = steps.copy_top_rung(source, out, info)
     if copied is not None:
         _upload(tools.store, out, prefix, copied.files)
-        _publish(tools, asset_id, prefix, info, copied.rungs, copied.audio_playlist, out)
+        first = Publication(prefix, out, info.duration_s, copied.rungs, copied.audio_playlist)
+        publish(tools.sessions, tools.store, asset_id, first, final=False)
     progress.write(10)
     thumbs = steps.thumbnails(source, out, info)
     _upload(tools.store, out, prefix, thumbs.files)
@@ -162,7 +163,10 @@ def _run(tools: Toolbox, asset_id: str, attempt: int, prefix: str, tmp: Path) ->
     )
     _upload(tools.store, out, prefix, ladder.files)
     rungs, audio = [*plan.kept, *ladder.rungs], plan.audio or ladder.audio_playlist
-    _publish(tools, asset_id, prefix, info, rungs, audio, out, thumbs=thumbs, final=True)
+    whole = Publication(
+        prefix, out, info.duration_s, rungs, audio, thumbs.poster, thumbs.storyboard
+    )
+    publish(tools.sessions, tools.store, asset_id, whole, final=True)
 
 
 @dataclass(frozen=True)
@@ -240,49 +244,52 @@ def _upload(store: ObjectStore, out_dir: Path, prefix: str, files: Sequence[str]
         store.put_file(f"{prefix}/{relative}", out_dir / relative)
 
 
-def _publish(
-    tools: Toolbox,
+@dataclass(frozen=True)
+class Publication:
+    """What one publication of an attempt lists, on disk under ``root`` (to be measured):
+    rungs and audio playlist relative to it, and the thumbnails already stored."""
+
+    prefix: str
+    root: Path
+    duration_s: float
+    rungs: Sequence[VideoRung]
+    audio_playlist: str | None
+    poster: str | None = None
+    storyboard: str | None = None
+
+
+def publish(
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
     asset_id: str,
-    prefix: str,
-    info: ProbeResult,
-    rungs: Sequence[VideoRung],
-    audio_playlist: str | None,
-    out: Path,
+    publication: Publication,
     *,
-    thumbs: ThumbnailFiles | None = None,
-    final: bool = False,
+    final: bool,
 ) -> None:
-    """Write the master for ``rungs`` last, then point the row at it."""
-    bandwidths = write_master(out, rungs, audio_playlist)
-    tools.store.put_file(f"{prefix}/{MASTER}", out / MASTER)
-    with session_scope(tools.sessions) as session:
+    """Write the master last, then point the row at it: ``asset.playable`` the first time,
+    ``asset.ready`` (and ``ready``) when ``final``. A deleted asset stays deleted."""
+    prefix, root = publication.prefix, publication.root
+    bandwidths = write_master(root, publication.rungs, publication.audio_playlist)
+    store.put_file(f"{prefix}/{MASTER}", root / MASTER)
+    with session_scope(sessions) as session:
         asset = session.get_one(Asset, asset_id)
         if asset.status is AssetStatus.DELETED:
             return  # deleted while processing: the purge and the reconciler remove the files
         asset.renditions = []
         session.flush()  # the old rows go first: names are unique per asset
-        _describe(asset, prefix, info, rungs, bandwidths)
-        asset.master_key = f"{prefix}/{MASTER}"
+        _describe(asset, publication, bandwidths)
         now = utcnow()
-        asset.playable_at = asset.playable_at or now
-        if thumbs is not None:
-            asset.poster_key = f"{prefix}/{thumbs.poster}"
-            asset.storyboard_key = f"{prefix}/{thumbs.storyboard}"
+        asset.master_key, asset.playable_at = f"{prefix}/{MASTER}", asset.playable_at or now
         if final:
             asset.status, asset.progress, asset.eta_s = AssetStatus.READY, 100, None
             asset.ready_at = now
         event = ASSET_READY if final else ASSET_PLAYABLE
         emit(session, asset.league_id, event, asset.id, _summary(asset))
-    log.info(event, extra=fields(asset_id=asset_id, prefix=prefix, rungs=len(rungs)))
+    log.info(event, extra=fields(asset_id=asset_id, prefix=prefix))
 
 
-def _describe(
-    asset: Asset,
-    prefix: str,
-    info: ProbeResult,
-    rungs: Sequence[VideoRung],
-    bandwidths: dict[str, int],
-) -> None:
+def _describe(asset: Asset, publication: Publication, bandwidths: dict[str, int]) -> None:
+    prefix = publication.prefix
     asset.renditions = [
         Rendition(
             name=rung.name,
@@ -292,10 +299,13 @@ def _describe(
             codecs=rung.codecs,
             playlist_key=f"{prefix}/{rung.playlist}",
         )
-        for rung in rungs
+        for rung in publication.rungs
     ]
-    top = max(rungs, key=lambda rung: rung.height)
-    asset.width, asset.height, asset.duration_s = top.width, top.height, info.duration_s
+    top = max(publication.rungs, key=lambda rung: rung.height)
+    asset.width, asset.height, asset.duration_s = top.width, top.height, publication.duration_s
+    if publication.poster and publication.storyboard:
+        asset.poster_key = f"{prefix}/{publication.poster}"
+        asset.storyboard_key = f"{prefix}/{publication.storyboard}"
 
 
 def _summary(asset: Asset) -> dict[str, object]:
@@ -307,9 +317,17 @@ def _summary(asset: Asset) -> dict[str, object]:
     }
 
 
-def _fail(tools: Toolbox, asset_id: str, prefix: str, code: str, message: str) -> None:
-    """Mark failed (fans lose the asset at once), then remove this attempt's objects."""
-    with session_scope(tools.sessions) as session:
+def fail(
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    asset_id: str,
+    prefix: str,
+    error: tuple[str, str],
+) -> None:
+    """Mark failed with ``error`` (code, message): fans lose the asset at once; then remove
+    the attempt's objects under ``prefix``."""
+    code, message = error
+    with session_scope(sessions) as session:
         asset = session.get_one(Asset, asset_id)
         if asset.status is AssetStatus.DELETED:
             return
@@ -317,7 +335,7 @@ def _fail(tools: Toolbox, asset_id: str, prefix: str, code: str, message: str) -
         asset.master_key = asset.playable_at = asset.eta_s = None
         asset.renditions = []
         emit(session, asset.league_id, ASSET_FAILED, asset.id, {"code": code, "message": message})
-    tools.store.delete_prefix(prefix + "/")
+    store.delete_prefix(prefix + "/")
     log.warning("asset failed", extra=fields(asset_id=asset_id, code=code))
 
 

@@ -25,6 +25,7 @@ from core.settings import Settings
 from core.storage import LocalObjectStore, ObjectStore, S3ObjectStore, make_object_store
 from ingest.lifecycle import (
     MAX_ATTEMPTS,
+    MEDIA_ROOTS,
     RECONCILE_GRACE_S,
     STUCK_CODE,
     delete_asset,
@@ -37,7 +38,7 @@ from tests.conftest import REDIS_TEST_URL, bearer, store_of
 from tests.s3server import moto_s3_server
 
 STUCK_AFTER_S = 900
-ROOTS = ("hls/", "sources/", "thumbs/", "uploads/")
+ROOTS = (*MEDIA_ROOTS, "uploads/")
 
 # --- stores and the broker -------------------------------------------------------------------
 
@@ -303,8 +304,12 @@ def test_the_reconciler_removes_orphans_and_lost_attempts_and_keeps_what_plays(
         f"hls/{ready.id}/2/master.m3u8", f"hls/{ready.id}/2/360p/seg-1.m4s",
         f"sources/{ready.id}/original", f"thumbs/{ready.id}/poster.jpg",
         f"hls/{running.id}/3/360p/seg-1.m4s", f"sources/{running.id}/original",
+        f"work/{running.id}/3/chunks/00000.mov",  # chunks of the attempt in progress
     }  # fmt: skip
-    superseded = {f"hls/{ready.id}/1/master.m3u8", f"hls/{running.id}/2/360p/seg-1.m4s"}
+    superseded = {
+        f"hls/{ready.id}/1/master.m3u8", f"hls/{running.id}/2/360p/seg-1.m4s",
+        f"work/{ready.id}/2/job.json",  # chunk work a crashed join left behind
+    }  # fmt: skip
     put(store, *keep, *superseded, *media_of(deleted.id))
     put(store, f"hls/{orphan}/1/master.m3u8", f"sources/{orphan}/original")
 
@@ -324,7 +329,7 @@ def test_the_reconciler_removes_orphans_and_lost_attempts_and_keeps_what_plays(
     assert stored(store) == keep | {f"sources/{newcomer}/original"}
     assert sorted(second.deleted_prefixes) == sorted(
         [
-            f"hls/{ready.id}/1/", f"hls/{running.id}/2/",
+            f"hls/{ready.id}/1/", f"hls/{running.id}/2/", f"work/{ready.id}/2/",
             f"hls/{orphan}/1/", f"sources/{orphan}/",
         ]
     )  # fmt: skip
