@@ -81,9 +81,10 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
-        allow_methods=["GET", "POST"],
+        # PUT: resumable-upload parts from a partner's browser; ETag is each part's receipt.
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Range"],
-        expose_headers=["Content-Length", "Content-Range"],
+        expose_headers=["Content-Length", "Content-Range", "ETag", "Location"],
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
     app.add_middleware(RequestIdMiddleware)
