@@ -124,6 +124,11 @@ def _survive_halving(keyframes: Sequence[float], fps: float | None) -> bool:
     return all(round(time * fps) % 2 == 0 for time in keyframes)
 
 
+def audio_is_copyable(probe: ProbeResult) -> bool:
+    """Stereo AAC plays everywhere as it is; anything else is encoded once."""
+    return probe.audio_codec == "aac" and probe.audio_channels == 2
+
+
 def remux_command(
     ffmpeg_bin: str,
     source: Path,
@@ -131,11 +136,14 @@ def remux_command(
     *,
     has_audio: bool,
     segment_s: int,
+    copy_audio: bool = False,
     audio_kbps: int = 128,
 ) -> list[str]:
     """Video copied, audio encoded once to stereo AAC, fMP4 HLS under ``out_dir/src/v<i>/``.
 
     The audio rendition written here is the one every rung of the ladder plays with.
+    ``copy_audio`` (for a source whose first track is already stereo AAC) skips even that
+    encode: most of a remux's time is the audio encoder.
     """
     source_input = ffmpeg.input(
         str(source.absolute()),
@@ -146,7 +154,9 @@ def remux_command(
     audio_options: dict[str, object] = {}
     if has_audio:
         streams.append(source_input["a:0"])
-        audio_options = {"c:a": "aac", "b:a": f"{audio_kbps}k", "ac": 2}
+        audio_options = (
+            {"c:a": "copy"} if copy_audio else {"c:a": "aac", "b:a": f"{audio_kbps}k", "ac": 2}
+        )
     out = ffmpeg.output(
         *streams,
         str((out_dir / COPY_DIR / "v%v" / MEDIA_PLAYLIST).absolute()),

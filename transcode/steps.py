@@ -22,6 +22,7 @@ from transcode.quick import (
     COPY_AUDIO_PLAYLIST,
     COPY_DIR,
     COPY_MASTER,
+    audio_is_copyable,
     keyframes_command,
     parse_keyframes,
     remux_command,
@@ -75,7 +76,12 @@ class Steps:
             log.info("encoding every rung", extra={"reason": decision.reason})
             return None
         argv = remux_command(
-            self.ffmpeg_bin, source, root, has_audio=info.has_audio, segment_s=self.segment_s
+            self.ffmpeg_bin,
+            source,
+            root,
+            has_audio=info.has_audio,
+            segment_s=self.segment_s,
+            copy_audio=audio_is_copyable(info),
         )
         run_ffmpeg(argv, timeout_s=self.timeout_s, duration_s=info.duration_s)
         short_side = min(info.display_width, info.display_height)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from transcode.probe import ProbeResult
-from transcode.quick import parse_keyframes, remux_command, verdict
+from transcode.quick import audio_is_copyable, parse_keyframes, remux_command, verdict
 
 H264_1080 = ProbeResult(
     container="mov,mp4,m4a,3gp,3g2,mj2",
@@ -109,3 +109,14 @@ def test_a_50fps_source_with_keyframes_on_odd_frames_is_encoded() -> None:
     decision = verdict(fifty, [0.0, 0.5, 2.5, 4.5, 6.5, 8.5, 10.5], segment_s=4)  # frame 25...
     assert not decision.remux
     assert "drops" in decision.reason
+
+
+def test_stereo_aac_is_copied_too_and_anything_else_encoded_once(tmp_path: Path) -> None:
+    assert audio_is_copyable(replace(H264_1080, audio_codec="aac", audio_channels=2))
+    assert not audio_is_copyable(replace(H264_1080, audio_codec="aac", audio_channels=6))
+    assert not audio_is_copyable(replace(H264_1080, audio_codec="mp3", audio_channels=2))
+    argv = remux_command(
+        "ffmpeg", tmp_path / "in.mp4", tmp_path / "out", has_audio=True, segment_s=4,
+        copy_audio=True,
+    )  # fmt: skip
+    assert argv[argv.index("-c:a") + 1] == "copy"
