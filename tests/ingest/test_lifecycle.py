@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import cast
 
 import pytest
 import redis
@@ -34,7 +31,8 @@ from ingest.lifecycle import (
     watchdog,
 )
 from ingest.resumable import part_key
-from tests.conftest import REDIS_TEST_URL, bearer, store_of
+from tests.conftest import bearer, store_of
+from tests.queues import forget_sent, sent
 from tests.s3server import moto_s3_server
 
 STUCK_AFTER_S = 900
@@ -75,31 +73,6 @@ def store(request: pytest.FixtureRequest) -> ObjectStore:
     return backend
 
 
-@pytest.fixture
-def queue() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_TEST_URL, decode_responses=True)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def task_args(raw: str) -> list[object]:
-    """The positional arguments of a Celery message as it waits in Redis."""
-    message = json.loads(raw)
-    args: list[object] = json.loads(base64.b64decode(message["body"]))[0]
-    return args
-
-
-def sent(queue: redis.Redis, name: str, task: str) -> list[tuple[str, object]]:
-    """(raw message, first argument) of the ``task`` messages waiting in queue ``name``."""
-    found = []
-    for raw in cast(list[str], queue.lrange(name, 0, -1)):
-        if json.loads(raw)["headers"]["task"] == task:
-            found.append((raw, task_args(raw)[0]))
-    return found
-
-
 @pytest.fixture(autouse=True)
 def _leave_no_tasks_behind(queue: redis.Redis, db: Session) -> Iterator[None]:
     """Commits really reach the broker; drop this test's messages afterwards."""
@@ -113,9 +86,7 @@ def _leave_no_tasks_behind(queue: redis.Redis, db: Session) -> Iterator[None]:
         ("ingest", "ingest.purge_asset"),
         ("ingest", "ingest.fan_out_event"),
     ):
-        for raw, arg in sent(queue, name, task):
-            if arg in mine:
-                queue.lrem(name, 0, raw)
+        forget_sent(queue, name, task, mine)
 
 
 def make_asset(db: Session, league: League, status: AssetStatus, **values: object) -> Asset:
@@ -162,7 +133,7 @@ def test_a_deleted_clip_is_gone_at_once_and_purged_after(
     assert client.delete(f"/v1/assets/{asset.id}", headers=bearer(partner_key)).status_code == 404
     event = db.scalars(select(Event).where(Event.subject_id == asset.id)).one()
     assert event.type == ASSET_DELETED
-    assert asset.id in [arg for _raw, arg in sent(queue, "ingest", "ingest.purge_asset")]
+    assert asset.id in [args[0] for _raw, args in sent(queue, "ingest", "ingest.purge_asset")]
 
     assert stored(store) == media_of(asset.id)  # the purge runs after the commit
     assert purge_asset(sessions, store, asset.id) == 5
@@ -246,7 +217,9 @@ def test_a_silent_attempt_is_requeued_and_a_live_one_left_alone(
     db.refresh(live)
     assert silent.status is AssetStatus.QUEUED
     assert live.status is AssetStatus.PROCESSING
-    assert silent.id in [arg for _raw, arg in sent(queue, "transcode", "transcode.process_asset")]
+    assert silent.id in [
+        args[0] for _raw, args in sent(queue, "transcode", "transcode.process_asset")
+    ]
 
 
 def test_a_stale_heartbeat_of_a_fresh_attempt_does_not_count(db: Session, league: League) -> None:
@@ -280,7 +253,7 @@ def test_a_lost_queue_message_is_sent_again_once_per_period(
     recent = make_asset(db, league, AssetStatus.QUEUED, updated_at=now - timedelta(minutes=1))
     assert run_watchdog(db, now) == ([], [], [forgotten.id])
     assert forgotten.id in [
-        arg for _raw, arg in sent(queue, "transcode", "transcode.process_asset")
+        args[0] for _raw, args in sent(queue, "transcode", "transcode.process_asset")
     ]
     assert run_watchdog(db, now + timedelta(minutes=1)) == ([], [], [])
     later = now + timedelta(seconds=2 * STUCK_AFTER_S + 60)

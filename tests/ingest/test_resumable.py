@@ -16,8 +16,6 @@ import pytest
 import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.auth import Principal, create_api_key
@@ -28,7 +26,8 @@ from core.settings import Settings
 from core.storage import ObjectStore, S3ObjectStore, make_s3_client
 from ingest import resumable
 from ingest.uploads import PROCESS_TASK, UploadMeta
-from tests.conftest import REDIS_TEST_URL, TEST_SECRET, bearer, make_settings
+from tests.conftest import TEST_SECRET, bearer, make_settings
+from tests.queues import forget_assets, queued_for
 from tests.s3server import moto_s3_server
 
 MIB = 1024 * 1024
@@ -73,30 +72,11 @@ def store(app: FastAPI) -> ObjectStore:
     return found
 
 
-@pytest.fixture
-def queue() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_TEST_URL, decode_responses=True)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def queued_for(queue: redis.Redis, asset_id: str) -> list[str]:
-    return [m for m in cast(list[str], queue.lrange("transcode", 0, -1)) if asset_id in m]
-
-
 @pytest.fixture(autouse=True)
 def _leave_no_tasks_behind(queue: redis.Redis, db: Session) -> Iterator[None]:
     """Completing really queues the transcode; drop this test's messages afterwards."""
     yield
-    try:
-        asset_ids = db.scalars(select(Asset.id)).all()
-    except SQLAlchemyError:
-        return
-    for asset_id in asset_ids:
-        for message in queued_for(queue, asset_id):
-            queue.lrem("transcode", 0, message)
+    forget_assets(queue, db)
 
 
 # --- a partner's client ----------------------------------------------------------------------

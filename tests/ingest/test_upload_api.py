@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
 
 import httpx2
 import pytest
@@ -13,7 +12,6 @@ import redis
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import core.auth
@@ -21,7 +19,8 @@ import core.celery_app
 from core.auth import create_api_key, create_user, sign_in
 from core.models import Asset, AssetStatus, League, Role
 from ingest.uploads import PROCESS_TASK, queue_processing
-from tests.conftest import REDIS_TEST_URL, bearer, make_settings, store_of
+from tests.conftest import bearer, make_settings, store_of
+from tests.queues import forget, forget_assets, queued_for
 from web.app import create_app
 
 CLIP = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 1000
@@ -51,36 +50,11 @@ def asset_count(db: Session) -> int:
     return len(list(db.scalars(select(Asset.id))))
 
 
-@pytest.fixture
-def queue() -> Iterator[redis.Redis]:
-    """The Redis list the transcode queue lives in (the test DB the app is configured with)."""
-    client = redis.Redis.from_url(REDIS_TEST_URL, decode_responses=True)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def queued_messages_for(queue: redis.Redis, asset_id: str) -> list[str]:
-    messages = cast(list[str], queue.lrange("transcode", 0, -1))
-    return [m for m in messages if asset_id in m]
-
-
-def forget(queue: redis.Redis, messages: list[str]) -> None:
-    for message in messages:
-        queue.lrem("transcode", 0, message)
-
-
 @pytest.fixture(autouse=True)
 def _leave_no_tasks_behind(queue: redis.Redis, db: Session) -> Iterator[None]:
     """Uploads really reach the broker; drop this test's messages so the queue stays clean."""
     yield
-    try:
-        asset_ids = db.scalars(select(Asset.id)).all()
-    except SQLAlchemyError:
-        return  # the test broke the session; its rows are rolled back anyway
-    for asset_id in asset_ids:
-        forget(queue, queued_messages_for(queue, asset_id))
+    forget_assets(queue, db)
 
 
 # --- a successful upload ---------------------------------------------------------------------
@@ -105,12 +79,12 @@ def test_partner_upload_is_stored_and_queued(
     assert asset.source_key == f"sources/{asset.id}/original"
     assert store_of(client).get_bytes(asset.source_key) == CLIP
     # The commit sent the transcode task to the broker, naming the new asset.
-    sent = queued_messages_for(queue, asset.id)
+    sent = queued_for(queue, asset.id)
     try:
         assert len(sent) == 1
         assert PROCESS_TASK in sent[0]
     finally:
-        forget(queue, sent)
+        forget(queue, "transcode", sent)
 
 
 def test_admin_may_upload_to_any_league(client: TestClient, db: Session, league: League) -> None:
@@ -455,7 +429,7 @@ def test_rolled_back_upload_is_not_queued(
         queue_processing(session, asset)
         session.rollback()
         session.commit()  # an empty later commit must not flush the dropped task
-    assert queued_messages_for(queue, asset.id) == []
+    assert queued_for(queue, asset.id) == []
 
 
 def test_rejected_upload_is_not_queued(

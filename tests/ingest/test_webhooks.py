@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import threading
@@ -11,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import redis
@@ -36,7 +35,8 @@ from ingest.webhooks import (
     signature_header,
     verify_signature,
 )
-from tests.conftest import REDIS_TEST_URL, bearer, make_settings
+from tests.conftest import bearer, make_settings
+from tests.queues import forget_sent, sent
 from tests.s3server import closed_port
 
 # --- a receiver on loopback ------------------------------------------------------------------
@@ -106,31 +106,6 @@ def sender(settings: Settings) -> Sender:
     return Sender.from_settings(settings)
 
 
-@pytest.fixture
-def queue() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_TEST_URL, decode_responses=True)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def task_args(raw: str) -> list[object]:
-    """The positional arguments of a Celery message as it waits in Redis."""
-    message = json.loads(raw)
-    args: list[object] = json.loads(base64.b64decode(message["body"]))[0]
-    return args
-
-
-def sent(queue: redis.Redis, task: str) -> list[tuple[str, list[object]]]:
-    """(raw message, args) of the ``task`` messages waiting in the ingest queue."""
-    found = []
-    for raw in cast(list[str], queue.lrange("ingest", 0, -1)):
-        if json.loads(raw)["headers"]["task"] == task:
-            found.append((raw, task_args(raw)))
-    return found
-
-
 @pytest.fixture(autouse=True)
 def _leave_no_tasks_behind(queue: redis.Redis, db: Session) -> Iterator[None]:
     """Commits really reach the broker; drop this test's messages afterwards."""
@@ -143,9 +118,7 @@ def _leave_no_tasks_behind(queue: redis.Redis, db: Session) -> Iterator[None]:
     except SQLAlchemyError:
         return
     for task, ids in mine.items():
-        for raw, args in sent(queue, task):
-            if args and args[0] in ids:
-                queue.lrem("ingest", 0, raw)
+        forget_sent(queue, "ingest", task, ids)
 
 
 def create(client: TestClient, key: str, url: str, **extra: object) -> dict[str, object]:
@@ -383,7 +356,7 @@ def test_fan_out_follows_subscriptions_and_skips_disabled_endpoints(
     )
 
     failed = event_for(db, league, ASSET_FAILED)
-    assert failed.id in [args[0] for _raw, args in sent(queue, FAN_OUT_TASK)]
+    assert failed.id in [args[0] for _raw, args in sent(queue, "ingest", FAN_OUT_TASK)]
     failed_deliveries = fan_out(db, failed.id, failed.created_at)
     db.commit()
     assert [db.get_one(WebhookDelivery, d).endpoint_id for d in failed_deliveries] == [
@@ -395,7 +368,7 @@ def test_fan_out_follows_subscriptions_and_skips_disabled_endpoints(
     endpoints = {db.get_one(WebhookDelivery, d).endpoint_id for d in ready_deliveries}
     assert endpoints == {only_ready["id"], everything["id"]}
     # Sent after the commit, one message per delivery.
-    queued = {args[0] for _raw, args in sent(queue, DELIVER_TASK)}
+    queued = {args[0] for _raw, args in sent(queue, "ingest", DELIVER_TASK)}
     assert set(failed_deliveries + ready_deliveries) <= queued
     assert fan_out(db, ready.id, ready.created_at) == []  # a re-run creates nothing new
 
