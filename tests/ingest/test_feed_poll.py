@@ -28,8 +28,7 @@ from ingest.feed_poll import PollTools, claim_due_feeds, poll_feed
 from ingest.pull import PullTools, pull_limits, pull_source
 from ingest.uploads import source_key
 from tests.conftest import make_settings
-from tests.ingest.feeds.server import Origin, Route, serving
-from tests.media import make_clip
+from tests.ingest.feeds.server import Origin, Route
 
 NOW = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)
 MRSS = "application/rss+xml"
@@ -39,20 +38,6 @@ JSON_FEED = "application/feed+json"
 @pytest.fixture
 def settings(tmp_path: Path, pg_url: str) -> Settings:
     return make_settings(tmp_path, pg_url, pull_allowed_networks=["127.0.0.0/8"])
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    path = make_clip(tmp_path_factory.mktemp("clips"), seconds=1, width=160, height=90, fps=10)
-    return path.read_bytes()
-
-
-@pytest.fixture
-def origin(clip: bytes) -> Iterator[Origin]:
-    with serving() as served:
-        for name in ("goal", "save", "freekick", "clearance"):
-            served.routes[f"/clips/{name}.mp4"] = Route(clip, content_type="video/mp4")
-        yield served
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ HTTP server on loopback, PostgreSQL and the local store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,8 +17,7 @@ from core.storage import LocalObjectStore
 from ingest.pull import PullInterrupted, PullTools, pull_limits, pull_source
 from ingest.uploads import source_key
 from tests.conftest import bearer, make_settings
-from tests.ingest.feeds.server import Origin, Route, serving
-from tests.media import make_clip
+from tests.ingest.feeds.server import Origin, Route
 
 LOOPBACK = ["127.0.0.0/8"]
 
@@ -28,19 +26,6 @@ LOOPBACK = ["127.0.0.0/8"]
 def settings(tmp_path: Path, pg_url: str) -> Settings:
     """The suite's settings with loopback exempt from the pull refusal (off by default)."""
     return make_settings(tmp_path, pg_url, pull_allowed_networks=LOOPBACK)
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    path = make_clip(tmp_path_factory.mktemp("clips"), seconds=1, width=160, height=90, fps=10)
-    return path.read_bytes()
-
-
-@pytest.fixture
-def origin(clip: bytes) -> Iterator[Origin]:
-    with serving() as served:
-        served.routes["/clips/goal.mp4"] = Route(clip, content_type="video/mp4")
-        yield served
 
 
 @pytest.fixture
