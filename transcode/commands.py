@@ -86,8 +86,9 @@ def variant_dir(index: int) -> str:
     return f"v{index}"
 
 
-def probe_command(ffprobe_bin: str, path: Path) -> list[str]:
-    """ffprobe argv printing format and streams as JSON, refusing anything but containers."""
+def fenced_ffprobe(ffprobe_bin: str) -> list[str]:
+    """The start of every ffprobe argv that reads an upload: quiet, and fenced with both
+    whitelists (local files and container demuxers only)."""
     return [
         ffprobe_bin,
         "-v",
@@ -96,6 +97,13 @@ def probe_command(ffprobe_bin: str, path: Path) -> list[str]:
         PROTOCOL_WHITELIST,
         "-format_whitelist",
         FORMAT_WHITELIST,
+    ]
+
+
+def probe_command(ffprobe_bin: str, path: Path) -> list[str]:
+    """ffprobe argv printing format and streams as JSON, refusing anything but containers."""
+    return [
+        *fenced_ffprobe(ffprobe_bin),
         "-print_format",
         "json",
         "-show_format",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from transcode.commands import FORMAT_WHITELIST, MEDIA_PLAYLIST, PROTOCOL_WHITELIST
+from transcode.commands import FORMAT_WHITELIST, MEDIA_PLAYLIST, PROTOCOL_WHITELIST, fenced_ffprobe
 from transcode.ladder import LOW_RUNG_MAX_FPS
 from transcode.probe import ProbeResult
 
@@ -48,13 +48,7 @@ def keyframes_command(ffprobe_bin: str, path: Path) -> list[str]:
     Packets, not frames: nothing is decoded, so this takes milliseconds per minute of video.
     """
     return [
-        ffprobe_bin,
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        PROTOCOL_WHITELIST,
-        "-format_whitelist",
-        FORMAT_WHITELIST,
+        *fenced_ffprobe(ffprobe_bin),
         "-select_streams",
         "v:0",
         "-show_entries",
