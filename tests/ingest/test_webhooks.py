@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import importlib
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from ingest.webhooks import (
     verify_signature,
 )
 from tests.conftest import bearer, make_settings
+from tests.ingest.feeds.server import loopback
 from tests.queues import forget_sent, sent
 from tests.s3server import closed_port
 
@@ -79,17 +79,10 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    found = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hooks")
-    server.RequestHandlerClass = _handler(found)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    found = Receiver(url="")
+    with loopback(_handler(found)) as base_url:
+        found.url = f"{base_url}/hooks"
         yield found
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 # --- fixtures --------------------------------------------------------------------------------

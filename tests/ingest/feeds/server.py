@@ -1,6 +1,7 @@
 """A real HTTP server on loopback for pull and feed tests: serves what a test puts in
 ``routes`` and remembers the headers of every request (``seen``). Feeds are served with an
-ETag and answer 304 to a matching ``If-None-Match``."""
+ETag and answer 304 to a matching ``If-None-Match``. ``loopback`` runs any handler the same
+way (the webhook tests' receiver)."""
 
 from __future__ import annotations
 
@@ -80,13 +81,20 @@ def _handler(origin: Origin) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serving() -> Iterator[Origin]:
     origin = Origin()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(origin))
-    server.daemon_threads = True
-    origin.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    with loopback(_handler(origin)) as base_url:
+        origin.base_url = base_url
+        yield origin
+
+
+@contextmanager
+def loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free loopback port from a thread; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield origin
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+        thread.join()
