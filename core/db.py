@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -35,9 +35,12 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-@lru_cache(maxsize=4)
+@cache
 def engine_for(url: str) -> Engine:
-    """One engine per URL per process (workers and the CLI share it across tasks)."""
+    """One engine per URL per process (workers and the CLI share it across tasks).
+
+    Never evicted: an engine dropped with connections in its pool would leave them open
+    until garbage collection. A process uses one URL, a test run a few dozen."""
     return make_engine(url)
 
 
