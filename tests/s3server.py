@@ -8,6 +8,8 @@ from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
 
+from core.settings import Settings
+
 
 @contextmanager
 def moto_s3_server() -> Iterator[str]:
@@ -23,6 +25,17 @@ def moto_s3_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def moto_settings(endpoint: str, bucket: str) -> Settings:
+    """Settings for the S3 backend on the moto server at ``endpoint`` (it takes any key)."""
+    return Settings(
+        storage_backend="s3",
+        s3_endpoint_url=endpoint,
+        s3_access_key_id="test",
+        s3_secret_access_key="test",  # pydantic coerces it to a SecretStr
+        s3_bucket=bucket,
+    )
 
 
 def closed_port() -> int:

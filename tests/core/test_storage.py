@@ -31,20 +31,10 @@ from core.storage import (
     make_s3_client,
     validate_key,
 )
-from tests.s3server import closed_port, moto_s3_server
+from tests.s3server import closed_port, moto_s3_server, moto_settings
 
 MIB = 1024 * 1024
 BAD_KEYS = ["../x", "/abs", "a//b", "a\\b", "", "a/./b", "a/../b", "a/", "a\x00b", "a\nb"]
-
-
-def _s3_settings(endpoint: str, bucket: str) -> Settings:
-    return Settings(
-        storage_backend="s3",
-        s3_endpoint_url=endpoint,
-        s3_access_key_id="test",
-        s3_secret_access_key="test",  # pydantic coerces it to a SecretStr
-        s3_bucket=bucket,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +46,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3_settings(s3_endpoint: str) -> Settings:
     # A fresh bucket per test: the server (and its state) is shared by the whole session.
-    return _s3_settings(s3_endpoint, f"test-{uuid.uuid4().hex}")
+    return moto_settings(s3_endpoint, f"test-{uuid.uuid4().hex}")
 
 
 @pytest.fixture
@@ -495,7 +485,7 @@ def test_s3_check_fails_for_missing_bucket(s3_settings: Settings) -> None:
 
 
 def test_s3_unreachable_is_storage_unavailable() -> None:
-    settings = _s3_settings(f"http://127.0.0.1:{closed_port()}", "nowhere")
+    settings = moto_settings(f"http://127.0.0.1:{closed_port()}", "nowhere")
     client = make_s3_client(settings, max_attempts=2, connect_timeout=1, read_timeout=1)
     store = S3ObjectStore(client, "nowhere")
     with pytest.raises(StorageUnavailable, match="unreachable") as info:

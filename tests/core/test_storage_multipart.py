@@ -14,20 +14,10 @@ from core.errors import InvalidInput, ObjectNotFound, StorageUnavailable
 from core.settings import Settings
 from core.storage import LocalObjectStore, S3ObjectStore, make_s3_client
 from core.storage.base import MultipartUnsupported
-from tests.s3server import closed_port, moto_s3_server
+from tests.s3server import closed_port, moto_s3_server, moto_settings
 
 MIB = 1024 * 1024
 PART = 5 * MIB  # S3's minimum for every part but the last
-
-
-def _s3_settings(endpoint: str, bucket: str) -> Settings:
-    return Settings(
-        storage_backend="s3",
-        s3_endpoint_url=endpoint,
-        s3_access_key_id="test",
-        s3_secret_access_key="test",
-        s3_bucket=bucket,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +28,7 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3_settings(s3_endpoint: str) -> Settings:
-    return _s3_settings(s3_endpoint, f"mp-{uuid.uuid4().hex}")
+    return moto_settings(s3_endpoint, f"mp-{uuid.uuid4().hex}")
 
 
 @pytest.fixture
@@ -127,7 +117,7 @@ def test_part_url_expiry_must_be_signable(s3_store: S3ObjectStore, expires_s: in
 
 
 def test_unreachable_s3_is_storage_unavailable() -> None:
-    settings = _s3_settings(f"http://127.0.0.1:{closed_port()}", "nowhere")
+    settings = moto_settings(f"http://127.0.0.1:{closed_port()}", "nowhere")
     client = make_s3_client(settings, max_attempts=1, connect_timeout=1, read_timeout=1)
     store = S3ObjectStore(client, "nowhere")
     with pytest.raises(StorageUnavailable, match="start multipart upload"):

@@ -18,7 +18,6 @@ from core.auth import Principal, create_api_key, resolve_bearer
 from core.errors import ObjectNotFound
 from core.events import ASSET_DELETED, ASSET_FAILED
 from core.models import Asset, AssetStatus, Event, League, ResumableUpload, Role, utcnow
-from core.settings import Settings
 from core.storage import LocalObjectStore, ObjectStore, S3ObjectStore, make_object_store
 from ingest.lifecycle import (
     MAX_ATTEMPTS,
@@ -33,7 +32,7 @@ from ingest.lifecycle import (
 from ingest.resumable import part_key
 from tests.conftest import bearer, store_of
 from tests.queues import forget_sent, sent
-from tests.s3server import moto_s3_server
+from tests.s3server import moto_s3_server, moto_settings
 
 STUCK_AFTER_S = 900
 ROOTS = (*MEDIA_ROOTS, "uploads/")
@@ -49,14 +48,7 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3_store(s3_endpoint: str) -> S3ObjectStore:
-    settings = Settings(
-        storage_backend="s3",
-        s3_endpoint_url=s3_endpoint,
-        s3_access_key_id="test",
-        s3_secret_access_key="test",  # pydantic coerces it to a SecretStr
-        s3_bucket=f"test-{uuid.uuid4().hex}",
-    )
-    store = make_object_store(settings)
+    store = make_object_store(moto_settings(s3_endpoint, f"test-{uuid.uuid4().hex}"))
     assert isinstance(store, S3ObjectStore)
     store.ensure_bucket()
     return store
