@@ -9,7 +9,7 @@ import socket
 import subprocess  # noqa: TID251 - the tests start the real service processes
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,17 +112,26 @@ def _wait_healthy(base_url: str, api: subprocess.Popen[bytes], log: Path) -> Non
 
 
 @contextmanager
-def running_stack(tmp: Path, *, s3_endpoint: str | None = None) -> Iterator[Stack]:
+def running_stack(
+    tmp: Path,
+    *,
+    s3_endpoint: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+    concurrency: int = 1,
+) -> Iterator[Stack]:
     """API and worker processes on a fresh database; the local store unless ``s3_endpoint``
-    (a loopback S3 server) is given."""
+    (a loopback S3 server) is given; ``overrides`` of the environment (a stack running beside
+    another needs its own ``COURTSIDE_REDIS_URL``)."""
     database_name = unique_name("courtside_e2e")
     database_url = fresh_database(database_name)
-    env = _env(tmp, database_url, s3_endpoint)
+    env = _env(tmp, database_url, s3_endpoint) | dict(overrides or {})
     redis.Redis.from_url(env["COURTSIDE_REDIS_URL"]).flushdb()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     worker = _start(
-        ["worker", "-Q", "ingest,transcode,default", "-c", "1"], env, tmp / "worker.log"
+        ["worker", "-Q", "ingest,transcode,default", "-c", str(concurrency)],
+        env,
+        tmp / "worker.log",
     )
     api = _start(["serve", "--port", str(port)], env, tmp / "api.log")
     engine = create_engine(database_url)
