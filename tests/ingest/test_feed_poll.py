@@ -15,12 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.models import (
     Asset,
     AssetStatus,
-    Competition,
     FeedItem,
     League,
     LeagueFeed,
     Match,
-    Season,
 )
 from core.settings import Settings
 from core.storage import LocalObjectStore
@@ -29,6 +27,7 @@ from ingest.pull import PullTools, pull_limits, pull_source
 from ingest.uploads import source_key
 from tests.conftest import make_settings
 from tests.ingest.feeds.server import Origin, Route
+from tests.rights.conftest import scope_tree
 
 NOW = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)
 MRSS = "application/rss+xml"
@@ -46,16 +45,7 @@ def tools(sessions: sessionmaker[Session], settings: Settings) -> PollTools:
 
 
 def _match(db: Session, league: League) -> Match:
-    competition = Competition(league_id=league.id, slug="cup", name="Cup")
-    db.add(competition)
-    db.flush()
-    season = Season(competition_id=competition.id, name="2026")
-    db.add(season)
-    db.flush()
-    match = Match(season_id=season.id, home="Riverside FC", away="Harbour United")
-    db.add(match)
-    db.commit()
-    return match
+    return scope_tree(db, league, home="Riverside FC", away="Harbour United")
 
 
 def _feed(db: Session, league: League, url: str) -> LeagueFeed:

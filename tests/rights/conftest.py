@@ -181,7 +181,14 @@ def insert_grant(
     return row
 
 
-def scope_tree(db: Session, league: League, *, kickoff: datetime | None = None) -> Match:
+def scope_tree(
+    db: Session,
+    league: League,
+    *,
+    kickoff: datetime | None = None,
+    home: str = "Home",
+    away: str = "Away",
+) -> Match:
     """Competition → season → match under ``league``; returns the match."""
     competition = Competition(league_id=league.id, slug="cup", name="Cup")
     db.add(competition)
@@ -189,7 +196,7 @@ def scope_tree(db: Session, league: League, *, kickoff: datetime | None = None) 
     season = Season(competition_id=competition.id, name="2026")
     db.add(season)
     db.flush()
-    fixture = Match(season_id=season.id, home="Home", away="Away", kickoff=kickoff)
+    fixture = Match(season_id=season.id, home=home, away=away, kickoff=kickoff)
     db.add(fixture)
     db.commit()
     return fixture
