@@ -16,7 +16,7 @@ from core.errors import Retryable
 from core.storage import make_object_store
 from ingest.chunk_tasks import start_chunked
 from rights.clip_limits import check_clip
-from transcode.publish import Chunking, Toolbox
+from transcode.publish import Chunking, Toolbox, give_up
 from transcode.publish import process_asset as run_processing
 from transcode.validate import InputLimits
 
@@ -44,5 +44,8 @@ def process_asset(self: Task[[str], None], asset_id: str) -> None:
     try:
         run_processing(_toolbox(), asset_id, self.request.id)
     except Retryable as exc:
+        if self.request.retries >= (self.max_retries or 0):
+            give_up(_toolbox(), asset_id, exc)
+            return
         # Exponential backoff (10 s, 20 s, 40 s): a store or database blip usually passes.
         raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from exc

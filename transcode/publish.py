@@ -10,6 +10,7 @@ playable, and the storage reconciler removes it once a later attempt has replace
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from core.db import session_scope
-from core.errors import PublishRefused, Retryable
+from core.errors import CourtsideError, PublishRefused, Retryable, StorageError
 from core.events import ASSET_FAILED, ASSET_PLAYABLE, ASSET_READY, emit
 from core.logging import fields
 from core.models import Asset, AssetStatus, Rendition, utcnow
@@ -39,6 +40,10 @@ from transcode.validate import DEFAULT_LIMITS, InputLimits
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = (
     "Processing failed on our side. We have been alerted; you do not need to re-upload."
+)
+GAVE_UP = (
+    "Processing failed on our side after several tries ({reason}). We have been alerted; your "
+    "upload is kept, so you can retry it later without uploading again."
 )
 PROBE_TIMEOUT_S = 60.0
 
@@ -337,6 +342,22 @@ def fail(
         emit(session, asset.league_id, ASSET_FAILED, asset.id, {"code": code, "message": message})
     store.delete_prefix(prefix + "/")
     log.warning("asset failed", extra=fields(asset_id=asset_id, code=code))
+
+
+def give_up(tools: Toolbox, asset_id: str, error: CourtsideError) -> None:
+    """The last retry failed too: ``failed`` with the error's code and a sentence for the
+    partner; the source is kept for a retry. The reconciler sweeps what cannot be removed."""
+    with session_scope(tools.sessions) as session:
+        attempt = session.get_one(Asset, asset_id).attempt
+    message = GAVE_UP.format(reason=error.code.replace("_", " "))
+    with contextlib.suppress(StorageError):  # the store may still be the thing that is down
+        fail(
+            tools.sessions,
+            tools.store,
+            asset_id,
+            f"hls/{asset_id}/{attempt}",
+            (error.code, message),
+        )
 
 
 def _requeue(tools: Toolbox, asset_id: str, prefix: str) -> None:

@@ -11,11 +11,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.errors import StorageUnavailable
 from core.models import Asset, AssetStatus, Event, League, utcnow
 from core.storage import LocalObjectStore
+from core.storage.s3 import S3ObjectStore, make_s3_client
 from rights.clip_limits import ClipLimitExceeded
 from tests.media import make_clip
-from transcode.publish import Toolbox, process_asset
+from tests.s3server import closed_port, moto_settings
+from transcode.publish import Toolbox, give_up, process_asset
 from transcode.runner import run_ffmpeg
 
 
@@ -200,3 +203,24 @@ def test_an_asset_deleted_while_processing_stays_deleted(
     db.refresh(asset)
     assert asset.status is AssetStatus.DELETED
     assert asset.master_key is None
+
+
+def test_an_unreachable_store_requeues_and_the_last_retry_fails_with_its_reason(
+    db: Session, sessions: sessionmaker[Session], league: League, store: LocalObjectStore,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    asset = _queued(db, league, store, make_clip(tmp_path, seconds=1))
+    settings = moto_settings(f"http://127.0.0.1:{closed_port()}", "nowhere")
+    client = make_s3_client(settings, max_attempts=1, connect_timeout=1, read_timeout=1)
+    down = replace(_tools(sessions, store), store=S3ObjectStore(client, "nowhere"))
+
+    with pytest.raises(StorageUnavailable):
+        process_asset(down, asset.id)
+    db.refresh(asset)
+    assert asset.status is AssetStatus.QUEUED  # back in line for the task's retry
+
+    give_up(down, asset.id, StorageUnavailable("object store unreachable"))
+    db.refresh(asset)
+    assert (asset.status, asset.error_code) == (AssetStatus.FAILED, "storage_unavailable")
+    assert "you can retry it later" in (asset.error_message or "")
+    assert store.exists(asset.source_key or "")  # nothing the partner sent is lost
