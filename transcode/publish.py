@@ -272,14 +272,18 @@ def publish(
     final: bool,
 ) -> None:
     """Write the master last, then point the row at it: ``asset.playable`` the first time,
-    ``asset.ready`` (and ``ready``) when ``final``. A deleted asset stays deleted."""
+    ``asset.ready`` (and ``ready``) when ``final``. A deleted asset stays deleted, and only
+    the asset's current attempt is published."""
     prefix, root = publication.prefix, publication.root
     bandwidths = write_master(root, publication.rungs, publication.audio_playlist)
     store.put_file(f"{prefix}/{MASTER}", root / MASTER)
     with session_scope(sessions) as session:
         asset = session.get_one(Asset, asset_id)
-        if asset.status is AssetStatus.DELETED:
-            return  # deleted while processing: the purge and the reconciler remove the files
+        if asset.status is AssetStatus.DELETED or prefix != f"hls/{asset.id}/{asset.attempt}":
+            # Deleted while processing, or a later attempt took over (the watchdog re-queued
+            # this one): the purge or the reconciler removes these files.
+            log.info("not published", extra=fields(asset_id=asset_id, prefix=prefix))
+            return
         asset.renditions = []
         session.flush()  # the old rows go first: names are unique per asset
         _describe(asset, publication, bandwidths)

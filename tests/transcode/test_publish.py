@@ -224,3 +224,17 @@ def test_an_unreachable_store_requeues_and_the_last_retry_fails_with_its_reason(
     assert (asset.status, asset.error_code) == (AssetStatus.FAILED, "storage_unavailable")
     assert "you can retry it later" in (asset.error_message or "")
     assert store.exists(asset.source_key or "")  # nothing the partner sent is lost
+
+
+def test_an_attempt_overtaken_by_a_later_one_publishes_nothing(
+    db: Session, sessions: sessionmaker[Session], league: League, store: LocalObjectStore,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    def overtake(session: Session, asset_id: str, _d: float, _now: datetime) -> None:
+        session.get_one(Asset, asset_id).attempt += 1  # the watchdog re-queued; it started
+
+    asset = _queued(db, league, store, make_clip(tmp_path, seconds=2))
+    process_asset(replace(_tools(sessions, store), gate=overtake), asset.id)
+    db.refresh(asset)
+    assert asset.master_key is None
+    assert asset.status is AssetStatus.PROCESSING  # the later attempt's to finish
