@@ -72,13 +72,18 @@ def source(ffmpeg_bin: str, fps: int) -> Path:
 
 
 def encoded_rungs(info: ProbeResult) -> list[Rendition]:
-    """The rungs the pipeline encodes: the ladder below the copied 1080p top rung."""
-    return [r for r in renditions_for(info) if min(r.width, r.height) < 1080]
+    """The rungs the pipeline encodes: the ladder below the copied top rung."""
+    short_side = min(info.display_width, info.display_height)
+    return [r for r in renditions_for(info) if min(r.width, r.height) < short_side]
 
 
 def _x264(index: int, rendition: Rendition) -> list[str]:
+    """Encoder options for output video stream ``index`` only (stream 0 of the floor is a
+    copy, which refuses encoder options such as a profile)."""
     return [
-        f"-c:v:{index}", "libx264", f"-b:v:{index}", f"{rendition.video_kbps}k",
+        f"-c:v:{index}", "libx264", f"-preset:v:{index}", "veryfast",
+        f"-profile:v:{index}", "high", f"-pix_fmt:v:{index}", "yuv420p",
+        f"-b:v:{index}", f"{rendition.video_kbps}k",
         f"-maxrate:v:{index}", f"{rendition.max_kbps}k",
         f"-bufsize:v:{index}", f"{rendition.bufsize_kbps}k",
     ]  # fmt: skip
@@ -95,9 +100,8 @@ def _branch(label: str, rendition: Rendition) -> str:
 
 def _hls(out: Path, streams: str) -> list[str]:
     return [
-        "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p",
         "-force_key_frames", "source", "-sc_threshold", "0", "-g", "100000",
-        "-c:a", "aac", "-b:a", "128k", "-ac", "2",
+        "-c:a", "copy",  # the sources carry stereo AAC, which the pipeline copies too
         "-f", "hls", "-hls_time", str(SEGMENT_S), "-hls_playlist_type", "vod",
         "-hls_segment_type", "fmp4", "-hls_flags", "independent_segments",
         "-var_stream_map", streams, "-master_pl_name", "master.m3u8",
@@ -126,7 +130,11 @@ def per_rung_argvs(
     ffmpeg_bin: str, src: Path, out: Path, rungs: list[Rendition]
 ) -> list[list[str]]:
     """PeerTube-style: the copy (with the audio) in one process, then one process per rung."""
-    argvs = [remux_command(ffmpeg_bin, src, out / "copy", has_audio=True, segment_s=SEGMENT_S)]
+    argvs = [
+        remux_command(
+            ffmpeg_bin, src, out / "copy", has_audio=True, segment_s=SEGMENT_S, copy_audio=True
+        )
+    ]
     for index, rendition in enumerate(rungs):
         head = [ffmpeg_bin, "-nostdin", "-v", "error", "-y", "-i", str(src), "-map", "0:v:0"]
         vf = ["-vf", _vf(rendition), *_x264(0, rendition)]
