@@ -26,11 +26,13 @@ from urllib.parse import urljoin
 
 import redis
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from bench import smoke
 from bench.harness import Measurement, benchmark, ratio
 from core import migrate
-from core.db import engine_for
+from core.db import engine_for, make_sessionmaker, session_scope
+from core.models import League, RightsGrant
 from core.settings import Settings
 from transcode.commands import FORMAT_WHITELIST, PROTOCOL_WHITELIST
 from transcode.ladder import Rendition, renditions_for
@@ -175,11 +177,24 @@ def with_stack(
     redis.Redis.from_url(smoke.REDIS_URL).flushdb()
     try:
         key = smoke.partner_key(settings)
+        licence_everywhere(settings)
         log = tmp / "worker.log"
         with smoke.running_worker(settings, log), TestClient(create_app(settings)) as client:
             return action(settings, client, key, log)
     finally:
         engine_for(settings.db_url).dispose()
+
+
+def licence_everywhere(settings: Settings) -> None:
+    """A worldwide highlights grant for the benchmark league: the fan here is on loopback."""
+    with session_scope(make_sessionmaker(engine_for(settings.db_url))) as session:
+        league = session.scalars(select(League).where(League.slug == smoke.LEAGUE)).one()
+        session.add(
+            RightsGrant(
+                scope_type="league", scope_id=str(league.id), license_type="highlights",
+                status="approved", worldwide=True, licensee="bench", created_by="bench",
+            )
+        )  # fmt: skip
 
 
 def upload_and_wait(
@@ -212,6 +227,8 @@ def first_playable(client: TestClient, asset_id: str, start: float) -> float:
 
 def _plays(client: TestClient, asset_id: str) -> bool:
     playback = client.post(f"/v1/playback/{asset_id}")
+    if playback.status_code in (401, 403, 451):  # never going to play: say so, don't spin
+        raise smoke.BenchmarkFailed(f"playback refused: {playback.text}")
     if playback.status_code != 200:
         return False
     master_url = playback.json()["master_url"]
