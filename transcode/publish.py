@@ -145,13 +145,14 @@ def _run(tools: Toolbox, asset_id: str, attempt: int, prefix: str, tmp: Path) ->
     with session_scope(tools.sessions) as session:
         tools.gate(session, asset_id, info.duration_s, utcnow())
     out = tmp / "out"
-    copied = steps.copy_top_rung(source, out, info)
+    keyframes = steps.keyframes(source)
+    copied = steps.copy_top_rung(source, out, info, keyframes)
     if copied is not None:
         _upload(tools.store, out, prefix, copied.files)
         first = Publication(prefix, out, info.duration_s, copied.rungs, copied.audio_playlist)
         publish(tools.sessions, tools.store, asset_id, first, final=False)
     progress.write(10)
-    thumbs = steps.thumbnails(source, out, info)
+    thumbs = steps.thumbnails(source, out, info, keyframes)
     _upload(tools.store, out, prefix, thumbs.files)
     plan = LadderPlan.of(info, copied)
     if tools.chunking is not None and info.duration_s > tools.chunking.threshold_s:

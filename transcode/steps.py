@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from transcode.commands import HlsOptions, Keyframes
@@ -67,10 +68,15 @@ class Steps:
     timeout_s: float
     segment_s: int
 
-    def copy_top_rung(self, source: Path, root: Path, info: ProbeResult) -> StepOutput | None:
-        """Stream-copy the source into a rung if it can be played as it is, else None."""
+    def keyframes(self, source: Path) -> list[float]:
+        """The source's keyframe times, from packet flags (nothing is decoded)."""
         scan = keyframes_command(self.ffprobe_bin, source)
-        keyframes = parse_keyframes(run_capture(scan, timeout_s=KEYFRAME_SCAN_TIMEOUT_S))
+        return parse_keyframes(run_capture(scan, timeout_s=KEYFRAME_SCAN_TIMEOUT_S))
+
+    def copy_top_rung(
+        self, source: Path, root: Path, info: ProbeResult, keyframes: list[float]
+    ) -> StepOutput | None:
+        """Stream-copy the source into a rung if it can be played as it is, else None."""
         decision = verdict(info, keyframes, segment_s=self.segment_s)
         if not decision.remux:
             log.info("encoding every rung", extra={"reason": decision.reason})
@@ -89,13 +95,17 @@ class Steps:
         audio = COPY_AUDIO_PLAYLIST if info.has_audio else None
         return StepOutput([rung], audio, publish_order(root, COPY_DIR), keep=decision.keep)
 
-    def thumbnails(self, source: Path, root: Path, info: ProbeResult) -> ThumbnailFiles:
+    def thumbnails(
+        self, source: Path, root: Path, info: ProbeResult, keyframes: list[float]
+    ) -> ThumbnailFiles:
+        gaps = [later - earlier for earlier, later in pairwise([*keyframes, info.duration_s])]
         made = make_thumbnails(
             source,
             root / THUMBS_DIR,
             info,
             ffmpeg_bin=self.ffmpeg_bin,
             timeout_s=self.timeout_s,
+            gop_s=max(gaps) if gaps else None,
         )
         return ThumbnailFiles(
             poster=f"{THUMBS_DIR}/{made.poster}",

@@ -54,6 +54,7 @@ class StoryboardPlan:
     tile_height: int
     columns: int
     rows: int
+    keyframes_only: bool = False
 
     @property
     def per_sheet(self) -> int:
@@ -62,10 +63,6 @@ class StoryboardPlan:
     @property
     def sheets(self) -> list[str]:
         return [sheet_name(index) for index in range(math.ceil(self.tiles / self.per_sheet))]
-
-    @property
-    def keyframes_only(self) -> bool:
-        return self.interval_s >= KEYFRAMES_ONLY_FROM_S
 
     def position(self, tile: int) -> tuple[str, int, int]:
         """The sheet holding tile ``tile`` (0-based) and the tile's top-left corner on it."""
@@ -94,18 +91,28 @@ def sheet_name(index: int) -> str:
 
 
 def plan_storyboard(
-    duration_s: float, display_width: int, display_height: int, interval_s: float | None = None
+    duration_s: float,
+    display_width: int,
+    display_height: int,
+    interval_s: float | None = None,
+    gop_s: float | None = None,
 ) -> StoryboardPlan:
     """Tile interval, count and size for a source.
 
     Without ``interval_s``, whole seconds giving about 100 tiles (at least 1 s); a requested
-    interval is raised to 1 s and to whatever keeps the count at 200 or fewer.
+    interval is raised to 1 s and to whatever keeps the count at 200 or fewer. ``gop_s``, the
+    source's longest keyframe interval when known and short, raises the interval to it (whole
+    seconds) so that only keyframes need decoding: at 1080p that is ten times faster, and a
+    tile lands on a keyframe at most one GOP early.
     """
     if duration_s <= 0 or display_width <= 0 or display_height <= 0:
         raise ValueError("duration and display size must be positive")
     if interval_s is not None and not math.isfinite(interval_s):
         raise ValueError(f"interval_s must be a number of seconds (got {interval_s})")
     wanted = interval_s if interval_s is not None else math.ceil(duration_s / TARGET_TILES)
+    short_gop = gop_s is not None and 0 < gop_s <= KEYFRAMES_ONLY_FROM_S
+    if short_gop and gop_s is not None:
+        wanted = max(wanted, math.ceil(gop_s - 1e-6))
     interval = float(max(wanted, MIN_INTERVAL_S, duration_s / MAX_TILES))
     # As many tiles as ffmpeg's fps filter makes (it rounds the end to the nearest slot);
     # the last cue then stretches to the end, over at most half an interval more.
@@ -113,7 +120,8 @@ def plan_storyboard(
     columns = min(SHEET_COLUMNS, tiles)
     rows = min(SHEET_ROWS, math.ceil(tiles / columns))
     tile_height = _even(TILE_WIDTH * display_height / display_width)
-    return StoryboardPlan(interval, tiles, TILE_WIDTH, tile_height, columns, rows)
+    keyframes_only = short_gop or interval >= KEYFRAMES_ONLY_FROM_S
+    return StoryboardPlan(interval, tiles, TILE_WIDTH, tile_height, columns, rows, keyframes_only)
 
 
 def storyboard_vtt(plan: StoryboardPlan, duration_s: float) -> str:
@@ -182,15 +190,20 @@ def make_thumbnails(
     ffmpeg_bin: str,
     timeout_s: float,
     interval_s: float | None = None,
+    gop_s: float | None = None,
 ) -> Thumbnails:
     """Write ``poster.jpg``, ``storyboard_<n>.jpg`` and ``storyboard.vtt`` into ``out_dir``.
+
+    ``gop_s``: the source's longest keyframe interval, if known (see :func:`plan_storyboard`).
 
     ``timeout_s`` covers both ffmpeg runs. Raises ``FFmpegFailed`` / ``FFmpegTimeout``, and
     :class:`TranscodeError` (``thumbnails_failed``) if ffmpeg wrote fewer sheets than planned.
     """
     deadline = time.monotonic() + timeout_s
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_storyboard(probe.duration_s, probe.display_width, probe.display_height, interval_s)
+    plan = plan_storyboard(
+        probe.duration_s, probe.display_width, probe.display_height, interval_s, gop_s
+    )
     run_ffmpeg(poster_command(ffmpeg_bin, source, out_dir / POSTER, probe), timeout_s=timeout_s)
     run_ffmpeg(
         storyboard_command(ffmpeg_bin, source, out_dir, plan),

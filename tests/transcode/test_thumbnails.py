@@ -277,3 +277,15 @@ def test_keyframes_only_still_fills_every_tile(two_minutes: Path, tmp_path: Path
     _, _, sheet, x, y, w, h = cues[-1]
     assert brightness(tmp_path / sheet, (x, y, w, h), tmp_path) > 30
     check_storyboard(tmp_path, made, info.duration_s)
+
+
+def test_a_short_gop_known_from_the_keyframe_scan_lets_the_storyboard_decode_keyframes_only() -> (
+    None
+):
+    plan = plan_storyboard(60.0, 1920, 1080, gop_s=2.0)  # an editor's export: 2 s GOP
+    assert plan.keyframes_only
+    assert plan.interval_s == 2.0  # one tile per keyframe, not 1 s tiles repeating pictures
+    assert plan.tiles == 30
+    long_gop = plan_storyboard(60.0, 1920, 1080, gop_s=8.0)  # a tile could be 8 s early
+    assert not long_gop.keyframes_only
+    assert long_gop.interval_s == 1.0
