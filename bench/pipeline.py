@@ -93,13 +93,14 @@ def _x264(index: int, rendition: Rendition) -> list[str]:
     ]  # fmt: skip
 
 
-def _vf(rendition: Rendition) -> str:
-    rate = f",fps={rendition.fps}" if rendition.fps else ""
-    return f"scale={rendition.width}:{rendition.height},setsar=1{rate}"
+def _vf(rendition: Rendition, source_fps: float | None) -> str:
+    """Drop frames first (only where the rate changes), then scale: as the pipeline does."""
+    rate = f"fps={rendition.fps}," if rendition.fps and rendition.fps != source_fps else ""
+    return f"{rate}scale={rendition.width}:{rendition.height},setsar=1"
 
 
-def _branch(label: str, rendition: Rendition) -> str:
-    return f"[{label}]{_vf(rendition)}[o{label}]"
+def _branch(label: str, rendition: Rendition, source_fps: float | None) -> str:
+    return f"[{label}]{_vf(rendition, source_fps)}[o{label}]"
 
 
 def _hls(out: Path, streams: str) -> list[str]:
@@ -113,11 +114,13 @@ def _hls(out: Path, streams: str) -> list[str]:
     ]  # fmt: skip
 
 
-def floor_argv(ffmpeg_bin: str, src: Path, out: Path, rungs: list[Rendition]) -> list[str]:
+def floor_argv(
+    ffmpeg_bin: str, src: Path, out: Path, rungs: list[Rendition], source_fps: float | None
+) -> list[str]:
     """One raw command for the whole ladder: copy on top, one decode split into the rest."""
     labels = [f"s{i}" for i in range(len(rungs))]
     graph = f"[0:v]split={len(rungs)}" + "".join(f"[{label}]" for label in labels) + ";"
-    graph += ";".join(_branch(label, r) for label, r in zip(labels, rungs, strict=True))
+    graph += ";".join(_branch(label, r, source_fps) for label, r in zip(labels, rungs, strict=True))
     argv = [ffmpeg_bin, "-nostdin", "-v", "error", "-y", "-protocol_whitelist",
             PROTOCOL_WHITELIST, "-format_whitelist", FORMAT_WHITELIST, "-i", str(src),
             "-filter_complex", graph, "-map", "0:v:0"]  # fmt: skip
@@ -131,7 +134,7 @@ def floor_argv(ffmpeg_bin: str, src: Path, out: Path, rungs: list[Rendition]) ->
 
 
 def per_rung_argvs(
-    ffmpeg_bin: str, src: Path, out: Path, rungs: list[Rendition]
+    ffmpeg_bin: str, src: Path, out: Path, rungs: list[Rendition], source_fps: float | None
 ) -> list[list[str]]:
     """PeerTube-style: the copy (with the audio) in one process, then one process per rung."""
     argvs = [
@@ -141,7 +144,7 @@ def per_rung_argvs(
     ]
     for index, rendition in enumerate(rungs):
         head = [ffmpeg_bin, "-nostdin", "-v", "error", "-y", "-i", str(src), "-map", "0:v:0"]
-        vf = ["-vf", _vf(rendition), *_x264(0, rendition)]
+        vf = ["-vf", _vf(rendition, source_fps), *_x264(0, rendition)]
         argvs.append([*head, *vf, *_hls(out / f"rung{index}", "v:0")])
     return argvs
 
@@ -163,10 +166,11 @@ def baselines(settings: Settings, src: Path, tmp: Path) -> dict[str, float]:
     (tmp / "floor").mkdir()
     floor_s = timed(
         lambda: run_ffmpeg(
-            floor_argv(settings.ffmpeg_bin, src, tmp / "floor", rungs), timeout_s=FFMPEG_TIMEOUT_S
+            floor_argv(settings.ffmpeg_bin, src, tmp / "floor", rungs, info.fps),
+            timeout_s=FFMPEG_TIMEOUT_S,
         )
     )
-    per_rung = per_rung_argvs(settings.ffmpeg_bin, src, tmp / "per-rung", rungs)
+    per_rung = per_rung_argvs(settings.ffmpeg_bin, src, tmp / "per-rung", rungs, info.fps)
     per_rung_s = timed(lambda: run_all(per_rung))
     return {"floor_s": floor_s, "per_rung_s": per_rung_s, "rungs": float(len(rungs) + 1)}
 

@@ -17,8 +17,9 @@ def test_the_floor_is_one_process_copying_the_top_rung_and_encoding_the_rest(
     tmp_path: Path,
 ) -> None:
     source = make_clip(tmp_path, seconds=2, width=854, height=480, odd=OddVideo(gop=30))
-    rungs = encoded_rungs(probe(source, timeout_s=30))
-    argv = floor_argv("ffmpeg", source, tmp_path / "floor", rungs)
+    info = probe(source, timeout_s=30)
+    rungs = encoded_rungs(info)
+    argv = floor_argv("ffmpeg", source, tmp_path / "floor", rungs, info.fps)
     assert argv.count("-i") == 1  # one decode
     assert argv[argv.index("-c:v:0") + 1] == "copy"
     assert f"split={len(rungs)}" in argv[argv.index("-filter_complex") + 1]
@@ -33,8 +34,9 @@ def test_the_floor_is_one_process_copying_the_top_rung_and_encoding_the_rest(
 
 def test_per_rung_runs_one_process_per_rung_each_decoding_again(tmp_path: Path) -> None:
     source = make_clip(tmp_path, seconds=2, width=854, height=480, odd=OddVideo(gop=30))
-    rungs = encoded_rungs(probe(source, timeout_s=30))
-    argvs = per_rung_argvs("ffmpeg", source, tmp_path / "per-rung", rungs)
+    info = probe(source, timeout_s=30)
+    rungs = encoded_rungs(info)
+    argvs = per_rung_argvs("ffmpeg", source, tmp_path / "per-rung", rungs, info.fps)
     assert len(argvs) == len(rungs) + 1  # the copy with the audio, then each encoded rung
     assert all(argv.count("-i") == 1 for argv in argvs)
     for index in range(len(rungs)):
