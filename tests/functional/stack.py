@@ -3,6 +3,7 @@ processes, PostgreSQL, Redis and the local store in a temp dir."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -32,6 +33,7 @@ from tests.conftest import (
 )
 
 E2E_REDIS_URL = "redis://127.0.0.1:6379/14"
+_STACK_NUMBERS = itertools.count()
 # The S3 stack runs beside the local one: its own Redis database, so neither worker takes
 # the other's tasks.
 E2E_S3_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -122,7 +124,8 @@ def running_stack(
     """API and worker processes on a fresh database; the local store unless ``s3_endpoint``
     (a loopback S3 server) is given; ``overrides`` of the environment (a stack running beside
     another needs its own ``COURTSIDE_REDIS_URL``)."""
-    database_name = unique_name("courtside_e2e")
+    # Several stacks run in one test process (local, S3, chunking): one database each.
+    database_name = unique_name(f"courtside_e2e_{next(_STACK_NUMBERS)}")
     database_url = fresh_database(database_name)
     env = _env(tmp, database_url, s3_endpoint) | dict(overrides or {})
     redis.Redis.from_url(env["COURTSIDE_REDIS_URL"]).flushdb()
