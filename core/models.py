@@ -190,7 +190,17 @@ class Asset(Base):
     playable_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
     poster_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     storyboard_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # BCP 47 tag of ``title``/``description``; other languages live in AssetTranslation.
+    lang: Mapped[str] = mapped_column(String(35), default="en", server_default="en")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Counted views, flushed from Redis counters by a beat task (no write per view or segment).
+    view_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", index=True)
     league: Mapped[League] = relationship(lazy="joined")
+    translations: Mapped[list[AssetTranslation]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan"
+    )
+    # The league's Team rows this clip shows (``teams`` keeps the names as delivered).
+    linked_teams: Mapped[list[Team]] = relationship(secondary="asset_teams", lazy="selectin")
     renditions: Mapped[list[Rendition]] = relationship(
         back_populates="asset",
         lazy="selectin",
@@ -215,6 +225,40 @@ class Rendition(Base):
     playlist_key: Mapped[str] = mapped_column(String(1024))
     extra: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     asset: Mapped[Asset] = relationship(back_populates="renditions")
+
+
+class AssetTranslation(Base):
+    """An asset's title and description in one more language (any BCP 47 tag)."""
+
+    __tablename__ = "asset_translations"
+    __table_args__ = (UniqueConstraint("asset_id", "lang"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    lang: Mapped[str] = mapped_column(String(35))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Team(Base):
+    """A club of a league; ``names`` holds its name in other languages (BCP 47 → name)."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("league_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    names: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+asset_teams = Table(
+    "asset_teams",
+    Base.metadata,
+    Column("asset_id", ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+)
 
 
 class Competition(Base):
@@ -247,6 +291,12 @@ class Match(Base):
     season_id: Mapped[int] = mapped_column(ForeignKey("seasons.id", ondelete="CASCADE"), index=True)
     home: Mapped[str] = mapped_column(String(100))
     away: Mapped[str] = mapped_column(String(100))
+    home_team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    away_team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     kickoff: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
     final_whistle: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
     broadcast_end: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
