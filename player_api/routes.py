@@ -152,3 +152,11 @@ def _serve(store: ObjectStore, key: str, range_header: str | None) -> Response:
     if playback.is_playlist(key):
         return playlist_response(store, key)
     return media_response(store, key, range_header)
+
+
+# Kept out of the OpenAPI schema: an operational probe, not part of the fan API.
+@router.get("/ping", include_in_schema=False)
+async def ping() -> Response:
+    """A constant answer, for load balancers and as the floor of ``bench playback``: what the
+    server manages when a request does nothing. **Who:** anyone."""
+    return Response(b"pong\n", media_type="text/plain")
