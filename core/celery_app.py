@@ -26,6 +26,7 @@ TASK_MODULES = [
     "ingest.feed_tasks",
     "ingest.lifecycle",
     "ingest.chunk_tasks",
+    "player_api.view_tasks",
 ]
 # Which queue each task goes to; a task not listed goes to "default".
 ROUTES = {"transcode.*": {"queue": "transcode"}, "ingest.*": {"queue": "ingest"}}
@@ -64,6 +65,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "asset-watchdog": {"task": "ingest.watchdog", "schedule": 60.0},
             # Objects of deleted or vanished assets, and superseded attempts.
             "reconcile-storage": {"task": "ingest.reconcile_storage", "schedule": 3600.0},
+            # Views counted in Redis into assets.view_count (one UPDATE per asset).
+            "flush-views": {"task": "player_api.flush_views", "schedule": 30.0},
         },
     }
 

@@ -44,6 +44,10 @@ class StreamGrant:
 class Playback:
     token: str
     expires_at: datetime
+    has_poster: bool = False
+    # The storyboard VTT relative to the master playlist (its sprite sheets are named
+    # relative to it, so it is served under the same token path), None if there is none.
+    storyboard_path: str | None = None
 
 
 def start_playback(
@@ -74,7 +78,19 @@ def start_playback(
     }
     ttl = max(1, int((expires - now).total_seconds()))
     token = tokens.sign(keys, claims, ttl_s=ttl, now=now.timestamp())
-    return Playback(token=token, expires_at=expires)
+    return Playback(
+        token=token,
+        expires_at=expires,
+        has_poster=asset.poster_key is not None,
+        storyboard_path=relative_to(asset.storyboard_key, claims["p"]),
+    )
+
+
+def relative_to(key: str | None, prefix: object) -> str | None:
+    """``key`` relative to the published ``prefix``; None when absent or outside it."""
+    if key is None or not isinstance(prefix, str) or not key.startswith(prefix + "/"):
+        return None
+    return key[len(prefix) + 1 :]
 
 
 def grant_of(claims: Mapping[str, Any]) -> StreamGrant:

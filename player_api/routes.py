@@ -1,27 +1,36 @@
-"""Fan-facing API: catalog, playback, media."""
+"""Fan-facing API: catalog, highlight detail and poster, playback, media, views."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+import redis
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from core.deps import SessionDep, SettingsDep
+from core.deps import SessionDep, SettingsDep, StoreDep
 from core.errors import NotFound, ObjectNotFound
+from core.models import Asset
 from core.settings import Settings
 from core.storage import ObjectStore
-from player_api import catalog, playback
+from player_api import catalog, highlights, i18n, playback
 from player_api.access import RightsContext, RightsDep, ViewerDep, viewer_of
 from player_api.media_response import media_response, playlist_response
+from player_api.schemas import HighlightDetail, HighlightPage, PlaybackOut, ViewOut
+from player_api.views import ViewCounter, counter_for
 from rights import tokens
 from rights.memo import TokenMemo
-from rights.model import ItemRights
+from rights.model import ItemRights, Viewer
 
-router = APIRouter(prefix="/v1", tags=["playback"])
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["fans"])
 
 
 def public_url(request: Request, settings: Settings, name: str, **params: str) -> str:
@@ -38,53 +47,140 @@ def signing_keys(request: Request) -> tokens.SigningKeys:
     return keys
 
 
-@router.get("/highlights", response_model=catalog.HighlightPage)
+LIST_CACHE = "private, max-age=10"
+POSTER_CACHE = "public, max-age=300"
+NOT_AVAILABLE: dict[int | str, dict[str, Any]] = {
+    451: {"description": "Not available to this viewer now (region, time, platform)"}
+}
+
+
+def _links(request: Request, settings: Settings) -> highlights.Links:
+    return highlights.Links(
+        playback=lambda a: public_url(request, settings, "start_playback", asset_id=a),
+        poster=lambda a: public_url(request, settings, "highlight_poster", asset_id=a),
+    )
+
+
+def _allowed(
+    rights: RightsContext, session: Session, viewer: Viewer, now: datetime
+) -> Callable[[list[Asset]], set[str]]:
+    return lambda batch: catalog.allowed_ids(rights, session, batch, viewer, now)
+
+
+def _wanted(request: Request, lang: str | None) -> list[str]:
+    return i18n.preferences(lang, request.headers.get("accept-language"))
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+def conditional_json(
+    request: Request, model: BaseModel, *, cache_control: str, languages: list[str]
+) -> Response:
+    """``model`` as JSON with an ETag of its bytes; 304 when the client already has them."""
+    body = model.model_dump_json().encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Language"}
+    if languages:
+        headers["Content-Language"] = ", ".join(dict.fromkeys(languages))
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/highlights",
+    response_model=HighlightPage,
+    responses={304: {"description": "Not modified (If-None-Match matched the ETag)"}},
+)
 def list_highlights(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     rights: RightsDep,
     viewer: ViewerDep,
-    league: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 24,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> catalog.HighlightPage:
-    """Ready highlights the viewer may watch now (their region, platform, the time), newest
-    first. **Who:** anyone, signed in or not."""
+    league: Annotated[str | None, Query(max_length=64, description="league slug")] = None,
+    competition: Annotated[str | None, Query(max_length=64)] = None,
+    team: Annotated[str | None, Query(max_length=64, description="team slug")] = None,
+    match: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="match id")] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=catalog.MAX_QUERY_CHARS)] = None,
+    sort: catalog.Sort = "newest",
+    limit: Annotated[int, Query(ge=1, le=50)] = 24,
+    cursor: Annotated[str | None, Query(max_length=catalog.MAX_CURSOR_CHARS)] = None,
+    lang: Annotated[str | None, Query(max_length=i18n.MAX_TAG_CHARS)] = None,
+) -> Response:
+    """Highlights the viewer may watch now (their region, platform, the time), filtered and
+    sorted, in their language (``lang``, else Accept-Language, else English); an unknown
+    league, team or competition simply matches nothing. Conditional GET with ETag.
+    **Who:** anyone, signed in or not."""
+    filters = catalog.validate(catalog.Filters(league, competition, team, match, tag, q, sort))
+    now = datetime.now(UTC)
+    allowed = _allowed(rights, session, viewer, now)
     assets, next_cursor = catalog.list_watchable(
-        session,
-        lambda batch: catalog.allowed_ids(rights, session, batch, viewer, datetime.now(UTC)),
-        league=league,
-        limit=limit,
-        cursor=cursor,
+        session, allowed, filters, limit=limit, cursor=cursor
     )
-    items = [
-        catalog.HighlightOut(
-            id=a.id,
-            league=a.league.slug,
-            league_name=a.league.name,
-            title=a.title,
-            description=a.description,
-            duration_s=a.duration_s,
-            published_at=a.ready_at or a.created_at,
-            playback_url=public_url(request, settings, "start_playback", asset_id=a.id),
-        )
-        for a in assets
-    ]
-    return catalog.HighlightPage(items=items, next_cursor=next_cursor)
+    wanted = _wanted(request, lang)
+    items = highlights.present(session, assets, wanted, _links(request, settings), now)
+    page = HighlightPage(items=items, next_cursor=next_cursor)
+    served = [item.lang for item in items] or wanted[:1]
+    return conditional_json(request, page, cache_control=LIST_CACHE, languages=served)
 
 
-class PlaybackOut(BaseModel):
-    asset_id: str
-    master_url: str
-    expires_at: datetime
-
-
-@router.post(
-    "/playback/{asset_id}",
-    response_model=PlaybackOut,
-    responses={451: {"description": "Not available to this viewer now (region, time, platform)"}},
+@router.get(
+    "/highlights/{asset_id}",
+    response_model=HighlightDetail,
+    responses={**NOT_AVAILABLE, 304: {"description": "Not modified"}},
 )
+def get_highlight(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    rights: RightsDep,
+    viewer: ViewerDep,
+    asset_id: Annotated[str, Path(max_length=64)],
+    lang: Annotated[str | None, Query(max_length=i18n.MAX_TAG_CHARS)] = None,
+) -> Response:
+    """One highlight and up to 8 related ones (same match, then same teams, then same
+    league), all watchable by the viewer. 404 if there is no such playable highlight, 451
+    with the reason when it exists but not for this viewer now. **Who:** anyone."""
+    now = datetime.now(UTC)
+    asset = highlights.watchable_asset(session, rights, asset_id, viewer, now)
+    allowed = _allowed(rights, session, viewer, now)
+    wanted = _wanted(request, lang)
+    links = _links(request, settings)
+    found = highlights.detail(session, asset, allowed, wanted, links, now)
+    return conditional_json(request, found, cache_control=LIST_CACHE, languages=[found.lang])
+
+
+@router.get(
+    "/highlights/{asset_id}/poster",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **NOT_AVAILABLE},
+)
+def highlight_poster(
+    session: SessionDep,
+    store: StoreDep,
+    rights: RightsDep,
+    viewer: ViewerDep,
+    asset_id: Annotated[str, Path(max_length=64)],
+) -> Response:
+    """The highlight's poster (JPEG), for viewers who may watch it. **Who:** anyone."""
+    asset = highlights.watchable_asset(session, rights, asset_id, viewer, datetime.now(UTC))
+    if asset.poster_key is None:
+        raise NotFound("this highlight has no poster yet")
+    try:
+        body = store.get_bytes(asset.poster_key)
+    except ObjectNotFound:
+        raise NotFound("this highlight has no poster yet") from None
+    return Response(body, media_type="image/jpeg", headers={"Cache-Control": POSTER_CACHE})
+
+
+@router.post("/playback/{asset_id}", response_model=PlaybackOut, responses=NOT_AVAILABLE)
 def start_playback(
     request: Request,
     session: SessionDep,
@@ -93,7 +189,8 @@ def start_playback(
     viewer: ViewerDep,
     asset_id: str,
 ) -> PlaybackOut:
-    """A master playlist URL for a ready highlight the viewer may watch now; 451 with the
+    """A master playlist URL for a ready highlight the viewer may watch now, with its poster,
+    storyboard (WebVTT with sprite sheets) and the URL to report a view to; 451 with the
     reason (and, for windows, when it becomes available) otherwise. **Who:** anyone."""
     started = playback.start_playback(
         session,
@@ -104,8 +201,48 @@ def start_playback(
         ttl_s=settings.playback_token_ttl_s,
         now=datetime.now(UTC),
     )
-    url = public_url(request, settings, "stream_media", token=started.token, path="master.m3u8")
-    return PlaybackOut(asset_id=asset_id, master_url=url, expires_at=started.expires_at)
+
+    def stream(path: str) -> str:
+        return public_url(request, settings, "stream_media", token=started.token, path=path)
+
+    board = started.storyboard_path
+    return PlaybackOut(
+        asset_id=asset_id,
+        master_url=stream("master.m3u8"),
+        expires_at=started.expires_at,
+        poster_url=_links(request, settings).poster(asset_id) if started.has_poster else None,
+        storyboard_url=stream(board) if board else None,
+        view_url=public_url(request, settings, "report_view", token=started.token),
+    )
+
+
+@router.post("/views/{token}", response_model=ViewOut, status_code=202)
+def report_view(request: Request, token: Annotated[str, Path(max_length=2048)]) -> ViewOut:
+    """The player reports a view after a few seconds of play; a playback (its token) counts
+    once however often it reports. **Who:** holders of a valid playback token."""
+    state = request.app.state
+    settings: Settings = state.settings
+    now = datetime.now(UTC).timestamp()
+    token_memo: TokenMemo = state.token_memo
+    claims = token_memo.verify(token, now=now, leeway_s=settings.token_leeway_s)
+    grant = playback.grant_of(claims)
+    ttl_s = int(claims["exp"] - now) + settings.token_leeway_s
+    try:
+        counted = view_counter(request).count(token, grant.asset_id, ttl_s=ttl_s)
+    except redis.RedisError:
+        # A view is analytics: losing one beats failing the player's request.
+        log.warning("view not counted: Redis unavailable", exc_info=True)
+        counted = False
+    return ViewOut(counted=counted)
+
+
+def view_counter(request: Request) -> ViewCounter:
+    """The process's view counter, made on first use from the settings' Redis URL."""
+    state = request.app.state
+    counter: ViewCounter | None = getattr(state, "view_counter", None)
+    if counter is None:
+        counter = state.view_counter = counter_for(state.settings.redis_url)
+    return counter
 
 
 @router.get("/stream/{token}/{path:path}", include_in_schema=True)

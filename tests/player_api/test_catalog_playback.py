@@ -106,8 +106,7 @@ def test_catalog_lists_only_ready_assets_newest_first(
     assert body["next_cursor"] is None
     first = body["items"][0]
     assert first["title"] == "new"
-    assert first["league"] == "premier"
-    assert first["league_name"] == league.name
+    assert first["league"] == {"slug": "premier", "name": league.name}
     assert datetime.fromisoformat(first["published_at"]) == BASE + timedelta(hours=2)
     assert local(first["playback_url"]) == f"/v1/playback/{new.id}"
 
@@ -192,7 +191,7 @@ def test_invalid_cursor_is_422(client: TestClient, cursor: str) -> None:
     assert "cursor" in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "101", "many"])
+@pytest.mark.parametrize("limit", ["0", "-1", "51", "many"])
 def test_limit_out_of_bounds_is_422(client: TestClient, limit: str) -> None:
     response = client.get("/v1/highlights", params={"limit": limit})
     assert response.status_code == 422
@@ -200,7 +199,7 @@ def test_limit_out_of_bounds_is_422(client: TestClient, limit: str) -> None:
     assert "limit" in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("limit", ["1", "100"])
+@pytest.mark.parametrize("limit", ["1", "50"])
 def test_limit_bounds_are_inclusive(client: TestClient, limit: str) -> None:
     assert client.get("/v1/highlights", params={"limit": limit}).status_code == 200
 

@@ -14,6 +14,9 @@ PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/v1/highlights"),
+    ("GET", "/v1/highlights/{asset_id}"),
+    ("GET", "/v1/highlights/{asset_id}/poster"),
+    ("POST", "/v1/views/{token}"),  # the playback token is the credential
     ("POST", "/v1/playback/{asset_id}"),
     ("GET", "/v1/stream/{token}/{path}"),  # the signed token is the credential
     ("POST", "/v1/accounts"),
