@@ -25,6 +25,7 @@ from core.models import Competition, FeedItem, League, LeagueFeed, Match, Season
 from core.safe_http import FetchLimits, UrlRefused, check_url, open_url
 from ingest.feeds import MAX_FEED_BYTES, FeedEntry, parse_feed
 from ingest.pull import enqueue_pull, new_pulled_asset
+from ingest.teams import link_named_teams
 
 POLL_TASK = "ingest.poll_feed"
 CLAIM_BATCH = 100
@@ -177,6 +178,7 @@ def _record(
         origin="feed",
         created_by=f"feed:{feed.id}",
     )
+    link_named_teams(session, asset)
     item.asset_id, item.media_url = asset.id, detail
     session.flush()
     return asset.id

@@ -22,10 +22,12 @@ from ingest.feed_routes import pull_router
 from ingest.feed_routes import router as feeds_router
 from ingest.resumable_routes import router as uploads_router
 from ingest.routes import router as assets_router
+from ingest.team_routes import router as teams_router
 from ingest.webhook_routes import router as webhooks_router
 from player_api.access import RightsContext
 from player_api.accounts import router as accounts_router
 from player_api.routes import router as playback_router
+from player_api.sports_routes import sports_router
 from rights.cache import RightsCache
 from rights.fixtures import router as fixtures_router
 from rights.memo import TokenMemo
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         health_router, assets_router, playback_router, accounts_router, rights_router,
         fixtures_router, uploads_router, webhooks_router, pull_router, feeds_router,
+        sports_router, teams_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

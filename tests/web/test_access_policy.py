@@ -22,6 +22,14 @@ PUBLIC = {
     ("POST", "/v1/accounts"),
     ("POST", "/v1/sessions"),
     ("GET", "/v1/me"),
+    # Leagues, teams, matches and the schedule (player_api/sports_routes.py).
+    ("GET", "/v1/leagues"),
+    ("GET", "/v1/leagues/{slug}"),
+    ("GET", "/v1/leagues/{slug}/teams"),
+    ("GET", "/v1/leagues/{slug}/teams/{team}"),
+    ("GET", "/v1/matches"),
+    ("GET", "/v1/matches/{match_id}"),
+    ("GET", "/v1/schedule"),
     # Resumable upload parts (local store): the signed part URL is the credential, as on S3.
     ("PUT", "/v1/uploads/{upload_id}/parts/{number}"),
 }
