@@ -93,9 +93,16 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestIdMiddleware)
 
 
+# The fan pages share one shell; the client-side router (static/app.js) renders each path.
+FAN_PAGES = ("/", "/league/{slug}", "/team/{league}/{team}", "/search", "/watch/{asset_id}")
+
+
 def _add_pages(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/", include_in_schema=False)
-    def fan_home() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html")
+    def fan_shell() -> FileResponse:
+        # Revalidated on every visit (ETag), so a deploy's new scripts reach fans at once.
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    for path in FAN_PAGES:
+        app.add_api_route(path, fan_shell, methods=["GET"], include_in_schema=False)

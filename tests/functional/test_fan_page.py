@@ -1,15 +1,23 @@
-"""The fan page in headless Chromium: it lists the highlights and plays one with hls.js."""
+"""The fan pages in headless Chromium: home, league, search, the player (quality, previews,
+shortcuts), the not-available messages, languages and the phone layout.
+
+One small clip is uploaded through the partner API for the whole module; the items a viewer
+may not watch are inserted straight into the stack's database (they never reach the store)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx2
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Response, ViewportSize, expect, sync_playwright
 
+from core.db import session_scope
+from core.models import Asset, AssetStatus, AssetTranslation, League, RightsGrant
 from tests.functional.stack import Stack, make_partner, revoke_league_grants, wait_for_status
+from tests.media import make_clip
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -22,21 +30,56 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
+LEAGUE = "fan-pages"
+TITLE = "Fan pages winner"
+TITLES = {"sv": "Vinnarmålet på fanssidan", "zh-Hans": "球迷页面制胜球"}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
-def ready_highlight(stack: Stack, real_clip: Path) -> str:
-    key = make_partner(stack, "page-league")
-    with httpx2.Client(base_url=stack.base_url, timeout=60) as client, real_clip.open("rb") as f:
+def clip_id(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A ready 360p clip (a 360p/240p/144p ladder) with Swedish and Chinese titles."""
+    key = make_partner(stack, LEAGUE)
+    source = make_clip(tmp_path_factory.mktemp("fan-clip"), seconds=4, width=640, height=360)
+    with httpx2.Client(base_url=stack.base_url, timeout=60) as client, source.open("rb") as f:
         response = client.post(
             "/v1/assets",
             headers={"Authorization": f"Bearer {key}"},
-            data={"league": "page-league", "title": "Page test winner"},
+            data={"league": LEAGUE, "title": TITLE, "description": "A late winner."},
             files={"file": ("clip.mp4", f, "video/mp4")},
         )
         asset_id = str(response.json()["id"])
         assert wait_for_status(client, asset_id, key, {"ready", "failed"})["status"] == "ready"
+    with session_scope(stack.sessions) as session:
+        for lang, title in TITLES.items():
+            session.add(AssetTranslation(asset_id=asset_id, lang=lang, title=title))
     return asset_id
+
+
+def _listed_asset(stack: Stack, league_slug: str, title: str, window: Mapping[str, object]) -> str:
+    """A playable-looking asset in a new league licensed worldwide within ``window``; its files
+    do not exist, so any segment request that got through would fail loudly, not play."""
+    with session_scope(stack.sessions) as session:
+        league = League(slug=league_slug, name=league_slug.title())
+        session.add(league)
+        session.flush()
+        session.add(
+            RightsGrant(
+                scope_type="league",
+                scope_id=str(league.id),
+                license_type="highlights",
+                status="approved",
+                worldwide=True,
+                window=dict(window),
+            )
+        )
+        now = datetime.now(UTC)
+        asset = Asset(league_id=league.id, title=title, status=AssetStatus.READY, attempt=1)
+        asset.duration_s, asset.ready_at, asset.playable_at = 10.0, now, now
+        session.add(asset)
+        session.flush()
+        asset.master_key = f"hls/{asset.id}/1/master.m3u8"
+        return asset.id
 
 
 @pytest.fixture(scope="module")
@@ -49,36 +92,195 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     yield context.new_page()
     context.close()
 
 
-def test_fan_page_lists_and_plays(stack: Stack, ready_highlight: str, page: Page) -> None:
-    page.goto(stack.base_url + "/")
-    card = page.locator(f'button.card[data-asset-id="{ready_highlight}"]')
-    card.wait_for(timeout=15_000)
-    assert "Page test winner" in card.inner_text()
-    card.click()
-    page.wait_for_function(
-        "() => document.getElementById('video').currentTime > 1.5", timeout=20_000
-    )
-    assert page.evaluate("() => window.Hls && window.Hls.isSupported()") is True
-    assert page.locator("#now-playing").inner_text() == "Page test winner"
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=PHONE, locale="en-GB", is_mobile=True, has_touch=True)
+    yield context.new_page()
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "fan-home.png"))
+    page.screenshot(path=str(SCREENSHOTS / name))
 
 
-def test_a_revoked_highlight_shows_why_it_cannot_play(
-    stack: Stack, ready_highlight: str, page: Page
+def card_of(page: Page, asset_id: str) -> str:
+    """The title on the asset's card, once the card is there."""
+    card = page.locator(f'a.card[data-asset-id="{asset_id}"]').first
+    card.wait_for(timeout=15_000)
+    return card.locator(".title").inner_text()
+
+
+def wait_playing(page: Page, past_s: float = 1.5) -> None:
+    page.wait_for_function(
+        f"() => document.getElementById('video').currentTime > {past_s}", timeout=20_000
+    )
+
+
+def test_home_lists_the_highlights_and_links_to_the_player(
+    stack: Stack, clip_id: str, page: Page
 ) -> None:
     page.goto(stack.base_url + "/")
-    card = page.locator(f'button.card[data-asset-id="{ready_highlight}"]')
-    card.wait_for(timeout=15_000)
-    revoke_league_grants(stack, "page-league")  # after the page listed it, before the click
-    card.click()
-    status = page.locator("#player-status")
-    status.filter(has_text="available to watch").wait_for(timeout=10_000)
-    assert page.evaluate("() => document.getElementById('video').currentTime") == 0
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "not-available.png"))
+    assert card_of(page, clip_id) == TITLE
+    assert page.locator(f'a.card[data-asset-id="{clip_id}"]').first.get_attribute("href") == (
+        f"/watch/{clip_id}"
+    )
+    assert page.get_by_role("heading", name="Upcoming matches").is_visible()
+    screenshot(page, "fan-home.png")
+
+
+def test_the_player_plays_and_lists_every_rung(stack: Stack, clip_id: str, page: Page) -> None:
+    page.goto(f"{stack.base_url}/watch/{clip_id}")
+    wait_playing(page)
+    assert page.locator("#now-playing").inner_text() == TITLE
+    levels = page.evaluate("() => window.courtside.hls.levels.map(l => l.height)")
+    with session_scope(stack.sessions) as session:
+        asset = session.get(Asset, clip_id)
+        assert asset is not None
+        ladder = sorted(r.height for r in asset.renditions)
+    assert sorted(levels) == ladder
+    assert len(ladder) >= 2
+    assert 360 in ladder  # the source's own rung
+    options = page.locator("#quality option").all_inner_texts()
+    assert options[0].startswith("Auto")
+    assert [int(o.split("p")[0]) for o in options[1:]] == levels
+    screenshot(page, "player-desktop.png")
+
+
+def test_choosing_a_quality_switches_the_level(stack: Stack, clip_id: str, page: Page) -> None:
+    playlists: list[str] = []
+    page.on("request", lambda r: playlists.append(r.url) if ".m3u8" in r.url else None)
+    page.goto(f"{stack.base_url}/watch/{clip_id}")
+    wait_playing(page, 0.5)
+    current = page.evaluate("() => window.courtside.hls.currentLevel")
+    target = 0 if current != 0 else 1
+    page.select_option("#quality", str(target))
+    page.wait_for_function(f"() => window.courtside.hls.currentLevel === {target}", timeout=10_000)
+    level_url = page.evaluate(f"() => window.courtside.hls.levels[{target}].url[0]")
+    assert any(url.split("?")[0] == level_url.split("?")[0] for url in playlists)
+
+
+def test_keyboard_shortcuts_play_pause_and_mute(stack: Stack, clip_id: str, page: Page) -> None:
+    page.goto(f"{stack.base_url}/watch/{clip_id}")
+    wait_playing(page, 0.3)
+    page.locator("body").press("m")
+    assert page.evaluate("() => document.getElementById('video').muted") is True
+    page.locator("body").press("k")
+    assert page.evaluate("() => document.getElementById('video').paused") is True
+    expect(page.locator("#play")).to_have_attribute("aria-label", "Play")
+    page.locator("body").press(" ")
+    assert page.evaluate("() => document.getElementById('video').paused") is False
+    assert page.get_by_role("heading", name="Keyboard shortcuts").is_visible()
+
+
+def test_hovering_the_seek_bar_previews_the_storyboard(
+    stack: Stack, clip_id: str, page: Page
+) -> None:
+    page.goto(f"{stack.base_url}/watch/{clip_id}")
+    wait_playing(page, 0.3)
+    page.wait_for_function("() => window.courtside.cues.length > 0", timeout=10_000)
+    seek = page.locator("#seek").bounding_box()
+    assert seek is not None
+    page.mouse.move(seek["x"] + seek["width"] * 0.75, seek["y"] + seek["height"] / 2)
+    preview = page.locator("#preview .preview-img")
+    preview.wait_for(state="visible", timeout=5_000)
+    style = preview.evaluate("e => [e.style.backgroundImage, e.style.width]")
+    assert "storyboard" in style[0]
+    assert style[1] == "160px"  # the storyboard's tile width
+
+
+def test_a_blocked_viewer_sees_why_and_gets_no_segment(stack: Stack, page: Page) -> None:
+    asset_id = _listed_asset(stack, "fan-blocked", "Blocked winner", {})
+    revoke_league_grants(stack, "fan-blocked")
+    with httpx2.Client(base_url=stack.base_url) as client:
+        refused = client.post(f"/v1/playback/{asset_id}")
+    assert refused.status_code == 451
+    media: list[Response] = []
+    page.on("response", lambda r: media.append(r) if "/v1/stream/" in r.url else None)
+    page.goto(f"{stack.base_url}/watch/{asset_id}")
+    notice = page.locator("#unavailable")
+    notice.wait_for(state="visible", timeout=10_000)
+    assert notice.inner_text() == refused.json()["error"]["message"]
+    assert notice.get_attribute("aria-live") == "assertive"
+    assert page.locator("#video").is_hidden()
+    assert [r for r in media if r.ok] == []
+    screenshot(page, "not-available.png")
+
+
+def test_not_yet_available_says_when(stack: Stack, page: Page) -> None:
+    start = datetime.now(UTC) + timedelta(days=2)
+    window = {"start": {"at": start.isoformat()}, "end": None}
+    asset_id = _listed_asset(stack, "fan-later", "Later winner", window)
+    page.goto(f"{stack.base_url}/watch/{asset_id}")
+    notice = page.locator("#unavailable")
+    notice.wait_for(state="visible", timeout=10_000)
+    shown = page.evaluate(
+        "iso => new Intl.DateTimeFormat('en', {dateStyle: 'medium', timeStyle: 'short'})"
+        ".format(new Date(iso))",
+        start.isoformat(),
+    )
+    assert f"It will be available from {shown}." in notice.inner_text()
+
+
+def test_the_language_switch_translates_ui_and_titles(
+    stack: Stack, clip_id: str, page: Page
+) -> None:
+    page.goto(f"{stack.base_url}/watch/{clip_id}")
+    page.locator("#now-playing").filter(has_text=TITLE).wait_for(timeout=10_000)
+    page.select_option("#lang-select", "sv")
+    page.locator("#now-playing").filter(has_text=TITLES["sv"]).wait_for(timeout=10_000)
+    assert page.evaluate("() => document.documentElement.lang") == "sv"
+    assert page.locator(".search button").inner_text() == "Sök"
+    page.goto(stack.base_url + "/")  # the choice is remembered
+    assert card_of(page, clip_id) == TITLES["sv"]
+    page.select_option("#lang-select", "zh-Hans")
+    page.locator(f'a.card[data-asset-id="{clip_id}"]').filter(has_text=TITLES["zh-Hans"]).wait_for()
+    assert page.evaluate("() => document.documentElement.lang") == "zh-Hans"
+    assert page.get_by_label("语言").is_visible()
+
+
+def test_league_and_search_pages(stack: Stack, clip_id: str, page: Page) -> None:
+    page.goto(f"{stack.base_url}/league/{LEAGUE}")
+    page.get_by_role("heading", level=1, name=LEAGUE.title()).wait_for(timeout=10_000)
+    assert card_of(page, clip_id) == TITLE
+    screenshot(page, "league.png")
+    page.goto(f"{stack.base_url}/search?q=pages+WIN")
+    assert card_of(page, clip_id) == TITLE
+    assert page.locator("#search-q").input_value() == "pages WIN"
+    screenshot(page, "search.png")
+    page.goto(f"{stack.base_url}/search?q=nothing-like-this")
+    page.get_by_text("Nothing matches").wait_for(timeout=10_000)
+
+
+@pytest.mark.parametrize("path", ["/", "/watch/{id}", f"/league/{LEAGUE}", "/search?q=winner"])
+def test_phone_width_has_no_horizontal_scroll(
+    stack: Stack, clip_id: str, phone: Page, path: str
+) -> None:
+    phone.goto(stack.base_url + path.format(id=clip_id))
+    card_or_player = "#video" if "watch" in path else f'a.card[data-asset-id="{clip_id}"]'
+    phone.locator(card_or_player).first.wait_for(timeout=15_000)
+    if "watch" in path:
+        wait_playing(phone, 0.5)
+        screenshot(phone, "player-phone.png")
+    width = phone.evaluate("() => [document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1] == PHONE["width"]
+
+
+def test_static_files_are_revalidated_and_pages_share_the_shell(stack: Stack) -> None:
+    with httpx2.Client(base_url=stack.base_url) as client:
+        shells = [client.get(p) for p in ("/", "/league/x", "/team/x/y", "/search", "/watch/z")]
+        assert {r.status_code for r in shells} == {200}
+        assert {r.text for r in shells} == {shells[0].text}
+        assert shells[0].headers["cache-control"] == "no-cache"
+        script = client.get("/static/app.js")
+        assert (
+            client.get(
+                "/static/app.js", headers={"If-None-Match": script.headers["etag"]}
+            ).status_code
+            == 304
+        )
