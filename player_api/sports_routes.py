@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel
@@ -63,7 +63,22 @@ class LeagueList(BaseModel):
     lang: str
 
 
+_MATCH_EXAMPLE: dict[str, Any] = {
+    "id": 2,
+    "league": {"slug": "demo", "name": "Courtside Demo League"},
+    "competition": {"slug": "premier-division", "name": "Premier Division"},
+    "home": {"slug": "river-city-rovers", "name": "Älvstadens Vandrare"},
+    "away": {"slug": None, "name": "Guests FC"},
+    "kickoff": "2026-05-01T19:00:00Z",
+    "status": "live",
+}
+
+
 class MatchOut(BaseModel):
+    """A match; a side with no team row in the league has ``slug`` null and its name as given."""
+
+    model_config = {"json_schema_extra": {"examples": [_MATCH_EXAMPLE]}}
+
     id: int
     league: Named
     competition: Named
@@ -102,6 +117,12 @@ class MatchDetail(MatchOut):
 
 
 class Schedule(BaseModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"live": [_MATCH_EXAMPLE], "upcoming": [], "lang": "sv"}]
+        }
+    }
+
     live: list[MatchOut]
     upcoming: list[MatchOut]
     lang: str
