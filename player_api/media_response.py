@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 
 from fastapi import Response
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -40,13 +42,58 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def playlist_response(store: ObjectStore, key: str) -> Response:
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+# Playlists are small: anything bigger is not one we wrote, and is not kept.
+MAX_CACHED_PLAYLIST_BYTES = 256 * 1024
+
+
+class PlaylistCache:
+    """Playlists recently read from the store, by key, each kept for ``ttl_s`` seconds.
+
+    Every player asks for the same few playlists every few seconds; reading each from the
+    store again costs a thread-pool hand-off and a file read or an S3 GET per request. A
+    published attempt's playlists never change under their key (a new attempt gets a new
+    prefix), so the TTL only bounds how long a deleted or rewritten object can still be
+    served; the checks before serving (token, viewer, rights) run on every request anyway.
+    Bounded in entries and in the size of each entry."""
+
+    def __init__(
+        self,
+        *,
+        ttl_s: float = 1.0,
+        max_items: int = 2048,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._max_items = max_items
+        self._clock = clock
+        self._entries: dict[str, tuple[bytes, float]] = {}
+
+    def get(self, key: str) -> bytes | None:
+        """The playlist's bytes if read less than ``ttl_s`` ago (no I/O)."""
+        entry = self._entries.get(key)
+        if entry is None or self._clock() >= entry[1]:
+            return None
+        return entry[0]
+
+    def put(self, key: str, body: bytes) -> None:
+        if len(body) > MAX_CACHED_PLAYLIST_BYTES:
+            return
+        if len(self._entries) >= self._max_items:
+            self._entries.clear()  # rare and cheap to refill; no per-request bookkeeping
+        self._entries[key] = (body, self._clock() + self._ttl_s)
+
+
+def playlist_body_response(body: bytes) -> Response:
+    return Response(body, media_type=PLAYLIST_TYPE, headers={"Cache-Control": PLAYLIST_CACHE})
+
+
+def playlist_response(store: ObjectStore, key: str, cache: PlaylistCache | None = None) -> Response:
+    """A playlist from the store, remembered in ``cache`` when given."""
     body = store.get_bytes(key)
-    return Response(
-        body,
-        media_type="application/vnd.apple.mpegurl",
-        headers={"Cache-Control": PLAYLIST_CACHE},
-    )
+    if cache is not None:
+        cache.put(key, body)
+    return playlist_body_response(body)
 
 
 def media_response(store: ObjectStore, key: str, range_header: str | None) -> Response:
