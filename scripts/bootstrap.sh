@@ -10,6 +10,7 @@ os_packages() {
   command -v ffmpeg >/dev/null || missing+=(ffmpeg)
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v nginx >/dev/null || missing+=(nginx)
+  command -v wrk >/dev/null || missing+=(wrk)  # load generator of `make bench B=playback`
   [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing+=(libnginx-mod-rtmp)
   command -v node >/dev/null || missing+=(nodejs npm)
   if [ "$want_browser" = 1 ]; then command -v chromium >/dev/null || missing+=(chromium); fi
