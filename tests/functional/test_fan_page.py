@@ -7,15 +7,28 @@ may not watch are inserted straight into the stack's database (they never reach 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx2
 import pytest
 from playwright.sync_api import Browser, Page, Response, ViewportSize, expect, sync_playwright
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.db import session_scope
-from core.models import Asset, AssetStatus, AssetTranslation, League, RightsGrant
+from core.models import (
+    Asset,
+    AssetStatus,
+    AssetTranslation,
+    Competition,
+    League,
+    Match,
+    RightsGrant,
+    Season,
+    Team,
+)
 from tests.functional.stack import Stack, make_partner, revoke_league_grants, wait_for_status
 from tests.media import make_clip
 
@@ -32,28 +45,75 @@ CHROMIUM_ARGS = [
 ]
 LEAGUE = "fan-pages"
 TITLE = "Fan pages winner"
+RELATED = "Fan pages equaliser"
 TITLES = {"sv": "Vinnarmålet på fanssidan", "zh-Hans": "球迷页面制胜球"}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
+@dataclass(frozen=True)
+class FanContent:
+    clip_id: str  # 360p, a 360p/240p/144p ladder, titles in three languages, two teams
+    related_id: str  # a second clip of the same league and teams
+
+
 @pytest.fixture(scope="module")
-def clip_id(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A ready 360p clip (a 360p/240p/144p ladder) with Swedish and Chinese titles."""
+def content(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> FanContent:
+    """Two ready clips uploaded through the partner API, then (as an editor would) given
+    translations, teams, and a live and an upcoming match between those teams."""
     key = make_partner(stack, LEAGUE)
-    source = make_clip(tmp_path_factory.mktemp("fan-clip"), seconds=4, width=640, height=360)
+    folder = tmp_path_factory.mktemp("fan-clips")
+    main = _upload(stack, key, make_clip(folder, seconds=4, width=640, height=360), TITLE)
+    related = _upload(stack, key, make_clip(folder, seconds=2, width=320, height=180), RELATED)
+    with session_scope(stack.sessions) as session:
+        for lang, title in TITLES.items():
+            session.add(AssetTranslation(asset_id=main, lang=lang, title=title))
+        _add_teams_and_matches(session, [main, related])
+    return FanContent(main, related)
+
+
+@pytest.fixture(scope="module")
+def clip_id(content: FanContent) -> str:
+    return content.clip_id
+
+
+def _upload(stack: Stack, key: str, source: Path, title: str) -> str:
     with httpx2.Client(base_url=stack.base_url, timeout=60) as client, source.open("rb") as f:
         response = client.post(
             "/v1/assets",
             headers={"Authorization": f"Bearer {key}"},
-            data={"league": LEAGUE, "title": TITLE, "description": "A late winner."},
+            data={"league": LEAGUE, "title": title, "description": "A late winner."},
             files={"file": ("clip.mp4", f, "video/mp4")},
         )
         asset_id = str(response.json()["id"])
         assert wait_for_status(client, asset_id, key, {"ready", "failed"})["status"] == "ready"
-    with session_scope(stack.sessions) as session:
-        for lang, title in TITLES.items():
-            session.add(AssetTranslation(asset_id=asset_id, lang=lang, title=title))
     return asset_id
+
+
+def _add_teams_and_matches(session: Session, asset_ids: list[str]) -> None:
+    league = session.scalars(select(League).where(League.slug == LEAGUE)).one()
+    north = Team(league_id=league.id, slug="north", name="North FC", names={"sv": "Norra IF"})
+    south = Team(league_id=league.id, slug="south", name="South FC", names={"sv": "Södra IF"})
+    season = Season(
+        name="2026", competition=Competition(league_id=league.id, slug="cup", name="Fan Cup")
+    )
+    session.add_all([north, south, season])
+    session.flush()
+    now = datetime.now(UTC)
+    for kickoff in (now - timedelta(minutes=20), now + timedelta(days=1)):
+        session.add(
+            Match(
+                season_id=season.id,
+                home=north.name,
+                away=south.name,
+                home_team_id=north.id,
+                away_team_id=south.id,
+                kickoff=kickoff,
+            )
+        )
+    for asset_id in asset_ids:
+        asset = session.get(Asset, asset_id)
+        assert asset is not None
+        asset.linked_teams = [north, south]
 
 
 def _listed_asset(stack: Stack, league_slug: str, title: str, window: Mapping[str, object]) -> str:
@@ -105,6 +165,8 @@ def phone(browser: Browser) -> Iterator[Page]:
 
 
 def screenshot(page: Page, name: str) -> None:
+    """Save the page as a fan sees it, once its posters have loaded."""
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=5_000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / name))
 
@@ -131,7 +193,6 @@ def test_home_lists_the_highlights_and_links_to_the_player(
         f"/watch/{clip_id}"
     )
     assert page.get_by_role("heading", name="Upcoming matches").is_visible()
-    screenshot(page, "fan-home.png")
 
 
 def test_the_player_plays_and_lists_every_rung(stack: Stack, clip_id: str, page: Page) -> None:
@@ -284,3 +345,47 @@ def test_static_files_are_revalidated_and_pages_share_the_shell(stack: Stack) ->
             ).status_code
             == 304
         )
+
+
+def test_the_player_lists_related_clips_and_reports_a_view(
+    stack: Stack, content: FanContent, page: Page
+) -> None:
+    views: list[Response] = []
+    page.on("response", lambda r: views.append(r) if "/v1/views/" in r.url else None)
+    page.goto(f"{stack.base_url}/watch/{content.clip_id}")
+    related = page.get_by_role("heading", name="Related clips")
+    related.wait_for(timeout=10_000)
+    assert card_of(page, content.related_id) == RELATED
+    page.evaluate("() => { document.getElementById('video').loop = true; }")  # a 4 s clip
+    page.wait_for_function("() => window.courtside.counted", timeout=15_000)
+    page.wait_for_timeout(500)
+    assert [(r.request.method, r.status) for r in views] == [("POST", 202)]
+    assert page.evaluate("() => window.courtside.played") >= 5
+
+
+def test_home_league_and_team_pages_show_matches(
+    stack: Stack, content: FanContent, page: Page
+) -> None:
+    page.goto(stack.base_url + "/")
+    live = page.get_by_role("list", name="Live now")
+    live.wait_for(timeout=10_000)
+    assert "North FC vs South FC" in live.inner_text()
+    assert "North FC vs South FC" in page.get_by_role("list", name="Upcoming matches").inner_text()
+    screenshot(page, "fan-home.png")
+    page.goto(f"{stack.base_url}/league/{LEAGUE}")
+    page.get_by_role("link", name="North FC").click()
+    page.get_by_role("heading", level=1, name="North FC").wait_for(timeout=10_000)
+    assert card_of(page, content.clip_id) == TITLE
+    assert page.get_by_role("list", name="Matches").locator("li").count() == 2
+
+
+def test_share_copies_the_page_link(stack: Stack, clip_id: str, browser: Browser) -> None:
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    try:
+        page.goto(f"{stack.base_url}/watch/{clip_id}")
+        page.get_by_role("button", name="Copy link").click()
+        page.get_by_text("Link copied.").wait_for(timeout=5_000)
+        assert page.evaluate("() => navigator.clipboard.readText()") == page.url
+    finally:
+        context.close()
