@@ -373,7 +373,7 @@ def test_home_league_and_team_pages_show_matches(
     assert "North FC vs South FC" in page.get_by_role("list", name="Upcoming matches").inner_text()
     screenshot(page, "fan-home.png")
     page.goto(f"{stack.base_url}/league/{LEAGUE}")
-    page.get_by_role("link", name="North FC").click()
+    page.locator(".chips").get_by_role("link", name="North FC").click()
     page.get_by_role("heading", level=1, name="North FC").wait_for(timeout=10_000)
     assert card_of(page, content.clip_id) == TITLE
     assert page.get_by_role("list", name="Matches").locator("li").count() == 2
@@ -389,3 +389,25 @@ def test_share_copies_the_page_link(stack: Stack, clip_id: str, browser: Browser
         assert page.evaluate("() => navigator.clipboard.readText()") == page.url
     finally:
         context.close()
+
+
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll('button, select, input, a[href], video')]
+    .filter(e => e.offsetParent !== null || e.tagName === 'VIDEO')
+    .filter(e => !((e.labels && e.labels.length) || e.getAttribute('aria-label')
+                   || e.textContent.trim()))
+    .map(e => e.outerHTML.slice(0, 80))"""
+
+
+@pytest.mark.parametrize("path", ["/", "/watch/{id}"])
+def test_every_control_is_named_and_every_poster_described(
+    stack: Stack, content: FanContent, page: Page, path: str
+) -> None:
+    page.goto(stack.base_url + path.format(id=content.clip_id))
+    page.locator(f'a.card[data-asset-id="{content.related_id}"]').first.wait_for(timeout=15_000)
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+    alts = page.locator("img").evaluate_all("imgs => imgs.map(i => i.alt)")
+    assert alts
+    assert all(alt.startswith("Poster of ") for alt in alts)
+    page.keyboard.press("Tab")  # the first stop is the skip link, shown when focused
+    assert page.evaluate("() => document.activeElement.className") == "skip"
+    assert page.locator(".skip").is_visible()

@@ -39,7 +39,7 @@ export function card(item) {
     h("a", { class: "card", href: watchHref(item.id), "data-asset-id": item.id },
       h("span", { class: "thumb" }, poster,
         item.duration_s ? h("span", { class: "duration", text: formatDuration(item.duration_s) }) : null),
-      h("span", { class: "title", text: item.title }),
+      h("span", { class: "title", lang: item.lang, text: item.title }),
       h("span", { class: "meta", text: meta.filter(Boolean).join(" · ") }),
       item.published_at ? h("time", { class: "meta", dateTime: item.published_at, text: formatTime(item.published_at) }) : null));
 }
@@ -53,6 +53,20 @@ function sideName(side) {
   return typeof side === "object" ? side.name || side.slug || "?" : String(side);
 }
 
+// A side of a match: a link to its team page when the team is known to the league.
+function side(match, which) {
+  const team = match[which];
+  const league = match.league && match.league.slug;
+  if (!team || !team.slug || !league) return h("span", { text: sideName(team) });
+  return h("a", { href: `/team/${encodeURIComponent(league)}/${encodeURIComponent(team.slug)}`, text: sideName(team) });
+}
+
+// "{home} vs {away}" in the viewer's language, with the two sides as elements.
+function versus(match) {
+  const parts = t("vs", { home: "\u0000", away: "\u0001" }).split(/([\u0000\u0001])/);
+  return parts.map((part) => (part === "\u0000" ? side(match, "home") : part === "\u0001" ? side(match, "away") : part));
+}
+
 function statusLabel(status) {
   return { live: t("statusLive"), upcoming: t("statusUpcoming"), finished: t("statusFinished") }[status] || "";
 }
@@ -61,7 +75,7 @@ function statusLabel(status) {
 export function matchRow(match) {
   const league = match.league ? leagueOf(match) : null;
   return h("li", { class: `match match-${match.status || "unknown"}` },
-    h("span", { class: "teams", text: t("vs", { home: sideName(match.home), away: sideName(match.away) }) }),
+    h("span", { class: "teams" }, versus(match)),
     h("span", { class: "meta", text: [league && league.name, match.competition && match.competition.name].filter(Boolean).join(" · ") }),
     match.kickoff ? h("time", { class: "meta", dateTime: match.kickoff, text: formatTime(match.kickoff) }) : null,
     match.status ? h("span", { class: `badge badge-${match.status}`, text: statusLabel(match.status) }) : null);

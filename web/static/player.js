@@ -39,6 +39,7 @@ async function loadItem(id) {
 function describe(item, video, page) {
   document.title = `${item.title} — Courtside`;
   $("now-playing").textContent = item.title;
+  if (item.lang) $("now-playing").lang = item.lang; // a fallback language is read as such
   $("description").textContent = item.description || "";
   const league = leagueOf(item);
   const meta = [league.name, formatDuration(item.duration_s)];
@@ -58,6 +59,7 @@ function unavailable(error) {
   const from = error.details && error.details.available_from;
   if (from) text += " " + t("availableFrom", { time: formatTime(from) });
   box.replaceChildren(h("p", { text }));
+  if (!$("now-playing").textContent) $("now-playing").textContent = t("notAvailable");
   box.hidden = false;
   for (const id of ["controls", "video", "shortcuts"]) $(id).hidden = true;
 }
