@@ -210,7 +210,6 @@ def test_the_player_plays_and_lists_every_rung(stack: Stack, clip_id: str, page:
     options = page.locator("#quality option").all_inner_texts()
     assert options[0].startswith("Auto")
     assert [int(o.split("p")[0]) for o in options[1:]] == levels
-    screenshot(page, "player-desktop.png")
 
 
 def test_choosing_a_quality_switches_the_level(stack: Stack, clip_id: str, page: Page) -> None:
@@ -253,6 +252,7 @@ def test_hovering_the_seek_bar_previews_the_storyboard(
     style = preview.evaluate("e => [e.style.backgroundImage, e.style.width]")
     assert "storyboard" in style[0]
     assert style[1] == "160px"  # the storyboard's tile width
+    screenshot(page, "player-desktop.png")
 
 
 def test_a_blocked_viewer_sees_why_and_gets_no_segment(stack: Stack, page: Page) -> None:
