@@ -277,7 +277,7 @@ async def stream_media(request: Request) -> Response:
     settings: Settings = state.settings
     store: ObjectStore = state.store
     rights: RightsContext = state.rights
-    viewer = viewer_of(request, rights)
+    viewer = _stream_viewer(request, rights)
     now = datetime.now(UTC)
     token_memo: TokenMemo = state.token_memo
     claims = token_memo.verify(token, now=now.timestamp(), leeway_s=settings.token_leeway_s)
@@ -301,6 +301,35 @@ def _load_rights(request: Request, rights: RightsContext, asset_id: str) -> Item
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     with factory() as session:
         return rights.cache.rights_for_id(session, asset_id)
+
+
+# Bounds of the stream route's viewer memo: entries, and the request head size worth keeping.
+_VIEWER_MEMO_ITEMS = 4096
+_VIEWER_MEMO_HEAD_BYTES = 4096
+
+
+def _stream_viewer(request: Request, rights: RightsContext) -> Viewer:
+    """``viewer_of(request, rights)``, remembered by everything it can read: the peer's
+    address, every header line and the query string. A player repeats them exactly on each
+    request, and the GeoIP databases and proxy settings do not change while the process runs,
+    so the answer is the same; it cost more than all the other checks together."""
+    scope = request.scope
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    if sum(len(name) + len(value) for name, value in headers) > _VIEWER_MEMO_HEAD_BYTES:
+        return viewer_of(request, rights)  # not worth the memory
+    client = scope.get("client")
+    key = (client[0] if client else None, tuple(headers), scope.get("query_string", b""))
+    state = request.app.state
+    memo: dict[tuple[object, ...], Viewer] | None = getattr(state, "stream_viewers", None)
+    if memo is None:
+        memo = state.stream_viewers = {}
+    viewer = memo.get(key)
+    if viewer is None:
+        viewer = viewer_of(request, rights)
+        if len(memo) >= _VIEWER_MEMO_ITEMS:
+            memo.clear()
+        memo[key] = viewer
+    return viewer
 
 
 def _playlist_cache(state: State) -> PlaylistCache:
