@@ -233,8 +233,13 @@ def test_keyboard_shortcuts_play_pause_and_mute(stack: Stack, clip_id: str, page
     page.locator("body").press("k")
     assert page.evaluate("() => document.getElementById('video').paused") is True
     expect(page.locator("#play")).to_have_attribute("aria-label", "Play")
+    page.evaluate("() => { document.getElementById('video').currentTime = 3; }")
+    page.locator("body").press("ArrowLeft")
+    assert page.evaluate("() => document.getElementById('video').currentTime") == 0
     page.locator("body").press(" ")
     assert page.evaluate("() => document.getElementById('video').paused") is False
+    page.locator("body").press("f")
+    page.wait_for_function("() => document.fullscreenElement !== null", timeout=5_000)
     assert page.get_by_role("heading", name="Keyboard shortcuts").is_visible()
 
 
@@ -411,3 +416,16 @@ def test_every_control_is_named_and_every_poster_described(
     page.keyboard.press("Tab")  # the first stop is the skip link, shown when focused
     assert page.evaluate("() => document.activeElement.className") == "skip"
     assert page.locator(".skip").is_visible()
+
+
+def test_the_browser_language_is_the_default(stack: Stack, clip_id: str, browser: Browser) -> None:
+    context = browser.new_context(locale="sv-SE")
+    page = context.new_page()
+    try:
+        page.goto(stack.base_url + "/")
+        assert card_of(page, clip_id) == TITLES["sv"]
+        assert page.evaluate("() => document.documentElement.lang") == "sv"
+        assert page.locator("#lang-select").input_value() == "sv"
+        assert page.get_by_role("heading", name="Kommande matcher").is_visible()
+    finally:
+        context.close()
