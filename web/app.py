@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
+from os import PathLike, stat_result
 from pathlib import Path
 
 import redis
@@ -12,6 +13,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 from core.celery_app import configure_celery
 from core.db import engine_for, make_sessionmaker
@@ -93,12 +96,29 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestIdMiddleware)
 
 
+class RevalidatedStaticFiles(StaticFiles):
+    """Static files that browsers revalidate on each use (a cheap 304 by ETag): the ES
+    modules import each other by unversioned names, so a heuristically cached one could run
+    beside a newer one after a deploy."""
+
+    def file_response(
+        self,
+        full_path: str | PathLike[str],
+        stat_result: stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
 # The fan pages share one shell; the client-side router (static/app.js) renders each path.
 FAN_PAGES = ("/", "/league/{slug}", "/team/{league}/{team}", "/search", "/watch/{asset_id}")
 
 
 def _add_pages(app: FastAPI) -> None:
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", RevalidatedStaticFiles(directory=STATIC_DIR), name="static")
 
     def fan_shell() -> FileResponse:
         # Revalidated on every visit (ETag), so a deploy's new scripts reach fans at once.

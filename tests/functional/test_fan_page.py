@@ -344,6 +344,7 @@ def test_static_files_are_revalidated_and_pages_share_the_shell(stack: Stack) ->
         assert {r.text for r in shells} == {shells[0].text}
         assert shells[0].headers["cache-control"] == "no-cache"
         script = client.get("/static/app.js")
+        assert script.headers["cache-control"] == "no-cache"
         assert (
             client.get(
                 "/static/app.js", headers={"If-None-Match": script.headers["etag"]}
