@@ -4,6 +4,7 @@ its figures, the wrk script and the fallback load generator, against a loopback 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess  # noqa: TID251 - the test runs wrk, the real load generator
 import threading
@@ -133,6 +134,16 @@ def test_python_load_generator_counts_errors() -> None:
     assert result["errors"] == recorder.paths.count("/missing") > 0
 
 
+async def shutdown(server: asyncio.Server) -> None:
+    """Close the server and end its connections' handlers, so that no transport is left
+    for the garbage collector to find open."""
+    server.close()
+    handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in handlers:
+        task.cancel()
+    await asyncio.gather(*handlers, return_exceptions=True)
+
+
 @contextmanager
 def recorder_thread(recorder: Recorder) -> Iterator[int]:
     """The recorder on its own event loop in a thread, for a client in another process."""
@@ -151,7 +162,7 @@ def recorder_thread(recorder: Recorder) -> Iterator[int]:
     try:
         yield holder[0].sockets[0].getsockname()[1]
     finally:
-        loop.call_soon_threadsafe(holder[0].close)
+        asyncio.run_coroutine_threadsafe(shutdown(holder[0]), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
@@ -173,3 +184,39 @@ def test_wrk_with_the_script_alternates_and_parses(tmp_path: Path) -> None:
     assert figures.requests > 10
     assert alternates(recorder.paths)
     assert recorder.forwarded == {"2.125.160.216"}
+
+
+def test_process_cpu_reads_utime_and_stime_after_the_command_name() -> None:
+    # The command name may hold spaces and parentheses; fields count from the last ")".
+    line = "4242 (uvicorn (w) 1) S 1 4242 4242 0 -1 4194560 1 0 0 0 250 150 0 0 20 0 3 0"
+    assert playback.process_cpu_s(line, 100) == pytest.approx(4.0)
+
+
+def test_machine_busy_leaves_out_idle_and_iowait() -> None:
+    proc_stat = "cpu  100 5 50 1000 40 3 2 0 0 0\ncpu0 50 2 25 500 20 1 1 0 0 0\n"
+    assert playback.machine_busy_s(proc_stat, 100) == pytest.approx(1.6)
+
+
+def test_server_pids_finds_the_children() -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        pids = playback.server_pids(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+    assert pids[0] == os.getpid()
+    assert child.pid in pids[1:]
+
+
+def test_cpu_figures_compare_server_time_per_request() -> None:
+    start = playback.CpuClock(wall_s=10.0, server_s=5.0, busy_s=20.0, children_s=1.0)
+    # 2 s of wall time: the server used 1.2 s for 4000 requests, the load generator 0.4 s,
+    # and the machine was busy 2.6 s: 1.0 s of it other work, 0.5 cores.
+    end = playback.CpuClock(wall_s=12.0, server_s=6.2, busy_s=22.6, children_s=1.4)
+    run = playback.measured_run(stats(2000.0, 1.0, 2.0, requests=4000), start, end)
+    assert run.server_cpu_us == pytest.approx(300.0)
+    assert run.other_cores == pytest.approx(0.5)
+    floor = playback.Run(stats(3000.0, 1.0, 2.0), server_cpu_us=200.0, other_cores=0.1)
+    figures = playback.cpu_figures([run], [floor])
+    assert figures["ratio_cpu_vs_floor"] == pytest.approx(200.0 / 300.0)
+    assert figures["other_busy_cores_max"] == pytest.approx(0.5)
