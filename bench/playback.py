@@ -99,7 +99,8 @@ def measure(tmp: Path) -> tuple[dict[str, str | int | float | bool | None], dict
             targets = {"playlist": stream_paths(token), "floor": [PING_PATH]}
             check_endpoints(port, targets)
             pids = server_pids(pid)
-            if len(pids) != WORKERS + 1:
+            # The workers, and multiprocessing's resource tracker beside them.
+            if len(pids) < WORKERS + 1:
                 raise BenchmarkFailed(f"expected uvicorn and {WORKERS} workers, found {pids}")
             runs = run_rounds(port, targets, pids, tmp)
     finally:
