@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, select
@@ -18,15 +18,14 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound
 from core.models import PLAYABLE_STATES, Asset, Match, Team, asset_teams
-from player_api import catalog, i18n
+from player_api import catalog, i18n, sports
 from player_api.access import RightsContext, decide, require
-from player_api.schemas import Highlight, HighlightDetail, MatchRef, MatchStatus, Ref
+from player_api.schemas import Highlight, HighlightDetail, MatchRef, Ref
 from rights.model import Reason, Viewer
 
 _Row = TypeVar("_Row", Match, Team)
 MAX_RELATED = 8
 # A match with no final whistle recorded is taken as over this long after kickoff.
-MATCH_LENGTH = timedelta(hours=2)
 
 
 class HighlightNotFound(NotFound):
@@ -83,7 +82,7 @@ class Presenter:
             home=self._side(match.home_team_id, match.home),
             away=self._side(match.away_team_id, match.away),
             kickoff=match.kickoff,
-            status=match_status(match, self.now),
+            status=sports.match_status(match.kickoff, match.final_whistle, self.now).value,
         )
 
     def _side(self, team_id: int | None, fallback: str) -> str:
@@ -116,17 +115,6 @@ def team_name(team: Team, wanted: Sequence[str]) -> str:
     names = team.names or {}
     found = i18n.lookup(list(names), wanted)
     return names[found] if found is not None else team.name
-
-
-def match_status(match: Match, now: datetime) -> MatchStatus:
-    """From the server's clock: upcoming before kickoff, live until the final whistle (or
-    kickoff + 2 h when none is recorded), finished after."""
-    end = match.final_whistle or (match.kickoff + MATCH_LENGTH if match.kickoff else None)
-    if end is not None and now >= end:
-        return "finished"
-    if match.kickoff is not None and now >= match.kickoff:
-        return "live"
-    return "upcoming"
 
 
 def _competition_of(match: Match | None) -> Ref | None:
