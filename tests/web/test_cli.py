@@ -33,8 +33,9 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield url
     finally:
         get_settings.cache_clear()
-        engine_for(url).dispose()  # close the SQLite connections the CLI pooled
-        engine_for.cache_clear()
+        # Close the SQLite connections the CLI pooled. Never clear the whole engine cache:
+        # other engines' pooled connections would be dropped unclosed.
+        engine_for(url).dispose()
 
 
 @pytest.fixture
