@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess  # noqa: TID251 - ffprobe checks the published output like a player would
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
+from tests.functional.hls_checks import ffprobe
 from tests.functional.stack import Stack, make_partner, wait_for_status
 
 pytestmark = pytest.mark.e2e
@@ -40,17 +38,6 @@ def _upload(client: httpx2.Client, key: str, path: Path, content_type: str) -> d
     return body
 
 
-def _ffprobe(url: str) -> dict[str, object]:
-    argv = [
-        shutil.which("ffprobe") or "ffprobe",
-        "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
-        "-protocol_whitelist", "http,tcp", url,
-    ]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
-    probed: dict[str, object] = json.loads(done.stdout)
-    return probed
-
-
 def test_upload_becomes_playable(client: httpx2.Client, partner: str, real_clip: Path) -> None:
     asset = _upload(client, partner, real_clip, "video/mp4")
     ready = wait_for_status(client, str(asset["id"]), partner, {"ready", "failed"})
@@ -67,7 +54,7 @@ def test_upload_becomes_playable(client: httpx2.Client, partner: str, real_clip:
     assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
     assert "#EXT-X-STREAM-INF" in master.text
 
-    probed = _ffprobe(playback["master_url"])
+    probed = ffprobe(playback["master_url"])
     codecs = {s["codec_name"] for s in probed["streams"]}  # type: ignore[attr-defined]
     assert "h264" in codecs
     assert "aac" in codecs
