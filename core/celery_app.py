@@ -27,9 +27,15 @@ TASK_MODULES = [
     "ingest.lifecycle",
     "ingest.chunk_tasks",
     "player_api.view_tasks",
+    "ingest.live_supervisor",
 ]
 # Which queue each task goes to; a task not listed goes to "default".
-ROUTES = {"transcode.*": {"queue": "transcode"}, "ingest.*": {"queue": "ingest"}}
+# Live tasks run for hours: their own queue, so that a separate worker pool serves them.
+ROUTES = {
+    "transcode.run_live": {"queue": "live"},
+    "transcode.*": {"queue": "transcode"},
+    "ingest.*": {"queue": "ingest"},
+}
 
 app = Celery("courtside", include=TASK_MODULES)
 
@@ -67,6 +73,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "reconcile-storage": {"task": "ingest.reconcile_storage", "schedule": 3600.0},
             # Views counted in Redis into assets.view_count (one UPDATE per asset).
             "flush-views": {"task": "player_api.flush_views", "schedule": 30.0},
+            # Live streams on air whose live task went silent get a new one.
+            "supervise-live": {"task": "ingest.supervise_live", "schedule": 3.0},
         },
     }
 

@@ -19,7 +19,17 @@ ASSET_FAILED = "asset.failed"
 ASSET_PROGRESS = "asset.progress"
 ASSET_PLAYABLE = "asset.playable"
 ASSET_DELETED = "asset.deleted"
-EVENT_TYPES = (ASSET_READY, ASSET_FAILED, ASSET_PROGRESS, ASSET_PLAYABLE, ASSET_DELETED)
+# Live streams: a publisher connected or left, the stream went on air or ended, and health
+# alerts (no input, falling behind real time, dropped frames).
+LIVE_PUBLISHING = "live.publishing"
+LIVE_PUBLISHER_LEFT = "live.publisher_left"
+LIVE_STARTED = "live.started"
+LIVE_ENDED = "live.ended"
+LIVE_ALERT = "live.alert"
+EVENT_TYPES = (
+    ASSET_READY, ASSET_FAILED, ASSET_PROGRESS, ASSET_PLAYABLE, ASSET_DELETED,
+    LIVE_PUBLISHING, LIVE_PUBLISHER_LEFT, LIVE_STARTED, LIVE_ENDED, LIVE_ALERT,
+)  # fmt: skip
 
 
 def emit(

@@ -53,6 +53,16 @@ class AssetStatus(enum.StrEnum):
     DELETED = "deleted"
 
 
+class LiveState(enum.StrEnum):
+    """A live stream: ``idle → connecting → live → ended``, or ``errored``."""
+
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    LIVE = "live"
+    ENDED = "ended"
+    ERRORED = "errored"
+
+
 # A playable asset: its first rung is published (``playable_at`` set) and it is not failed or
 # deleted; the rest of its ladder may still be encoding.
 PLAYABLE_STATES = (AssetStatus.PROCESSING, AssetStatus.READY)
@@ -504,3 +514,49 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
     event: Mapped[Event] = relationship(lazy="joined")
+
+
+class LiveStream(Base):
+    """A league's live feed for a match. Its catalog item is the Asset with the same id
+    (origin "live"): rights, translations, views and comments need nothing of their own, and
+    when the stream ends the same item becomes its full replay.
+
+    The stream key is stored only as a SHA-256 hash; ``key_hint`` is its last characters so a
+    partner can tell keys apart."""
+
+    __tablename__ = "live_streams"
+
+    id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    league_id: Mapped[int] = mapped_column(ForeignKey("leagues.id", ondelete="CASCADE"), index=True)
+    state: Mapped[LiveState] = mapped_column(
+        _enum(LiveState, "live_state"), default=LiveState.IDLE, index=True
+    )
+    key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    key_hint: Mapped[str] = mapped_column(String(8), default="")
+    key_created_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    # "rtmp" or "whip": how the current (or last) publisher connected.
+    protocol: Mapped[str] = mapped_column(String(8), default="rtmp")
+    publisher_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # True from on_publish to on_publish_done: what the live task waits for during a grace.
+    publishing: Mapped[bool] = mapped_column(default=False)
+    # Publisher sessions so far: each return after a drop starts the next one.
+    sessions: Mapped[int] = mapped_column(Integer, default=0)
+    publish_started_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    publisher_left_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    # The live task in charge and its last sign of life: a stale heartbeat while the
+    # publisher is still there means the worker was lost, and beat starts a new task.
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TZDateTime(), nullable=True)
+    # Input facts and ffmpeg's figures (bitrate, fps, resolution, codec, speed, drops...).
+    health: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # The rungs chosen for this stream (kept across publisher sessions).
+    ladder: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    dvr_window_s: Mapped[int] = mapped_column(Integer, default=3600)
+    segment_s: Mapped[float] = mapped_column(default=1.0)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+    asset: Mapped[Asset] = relationship(lazy="joined")

@@ -74,6 +74,27 @@ class Settings(BaseSettings):
     stuck_after_s: int = Field(default=900, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_retry_window_s: int = Field(default=24 * 3600, gt=0)
+    # Live: the RTMP edge (nginx-rtmp) partners push to, and where live workers pull from.
+    rtmp_listen: str = "127.0.0.1:1935"
+    rtmp_public_url: str = "rtmp://127.0.0.1:1935/live"
+    rtmp_pull_url: str = "rtmp://127.0.0.1:1935/live"
+    # Networks allowed to pull (play) from the edge: the live workers, never fans.
+    rtmp_play_networks: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    # The API as nginx reaches it for on_publish/on_publish_done.
+    rtmp_hook_base_url: str = "http://127.0.0.1:8000"
+    live_segment_s: float = Field(default=1.0, ge=1.0, le=2.0)
+    live_window_segments: int = Field(default=12, ge=3, le=60)
+    live_dvr_window_s: int = Field(default=3600, ge=60, le=6 * 3600)
+    # A publisher that drops and returns within this many seconds continues the same stream.
+    live_reconnect_grace_s: int = Field(default=30, ge=0, le=600)
+    # CPU cores one live ladder may use; rungs and preset are chosen to keep up within it.
+    live_cpu_budget_cores: float = Field(default=1.5, gt=0, le=64)
+    # A live task silent this long (publisher still there) is replaced by a new one.
+    live_takeover_after_s: int = Field(default=8, ge=2, le=300)
+    # WebRTC: WHEP preview viewers per stream, and the host addresses ICE may offer (empty:
+    # every interface but loopback, aioice's default; tests and containers name theirs).
+    whep_max_viewers: int = Field(default=4, ge=0, le=50)
+    webrtc_host_addresses: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
     log_json: bool = True
 

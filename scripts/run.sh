@@ -42,7 +42,14 @@ wait_for_api() {
 
 .venv/bin/courtside migrate
 start_redis
-.venv/bin/courtside worker --beat -c 2 >"$log/worker.log" 2>&1 &
+# nginx (the RTMP edge) calls the API's publish hooks at this address.
+export COURTSIDE_RTMP_HOOK_BASE_URL="${COURTSIDE_RTMP_HOOK_BASE_URL:-http://$host:$port}"
+.venv/bin/courtside worker --beat -Q ingest,transcode,default -c 2 >"$log/worker.log" 2>&1 &
+pids+=($!)
+# Live tasks run as long as their stream: a pool of their own, one process per stream.
+.venv/bin/courtside worker -Q live -c "${COURTSIDE_LIVE_STREAMS:-2}" >"$log/live-worker.log" 2>&1 &
+pids+=($!)
+.venv/bin/courtside rtmp-edge >"$log/rtmp.log" 2>&1 &
 pids+=($!)
 .venv/bin/courtside serve --host "$host" --port "$port" >"$log/api.log" 2>&1 &
 pids+=($!)
@@ -53,8 +60,9 @@ cat <<MSG
 Courtside is running:
   fan page      http://$host:$port/
   API docs      http://$host:$port/docs
+  RTMP ingest   ${COURTSIDE_RTMP_PUBLIC_URL:-rtmp://127.0.0.1:1935/live} (stream keys: POST /v1/live)
   readiness     http://$host:$port/readyz
-  logs          $log/ (api.log, worker.log)
+  logs          $log/ (api.log, worker.log, live-worker.log, rtmp.log)
 Demo clips appear on the fan page as the worker finishes them. Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}"

@@ -23,6 +23,8 @@ from core.settings import Settings, get_settings
 from core.storage import make_object_store
 from ingest.feed_routes import pull_router
 from ingest.feed_routes import router as feeds_router
+from ingest.live_routes import hooks_router as live_hooks_router
+from ingest.live_routes import router as live_router
 from ingest.resumable_routes import router as uploads_router
 from ingest.routes import router as assets_router
 from ingest.team_routes import router as teams_router
@@ -62,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         health_router, assets_router, playback_router, accounts_router, rights_router,
         fixtures_router, uploads_router, webhooks_router, pull_router, feeds_router,
-        sports_router, teams_router,
+        sports_router, teams_router, live_hooks_router, live_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -90,6 +90,12 @@ def cmd_beat(settings: Settings, _args: argparse.Namespace) -> None:
     )
 
 
+def cmd_rtmp_edge(settings: Settings, _args: argparse.Namespace) -> None:
+    from ingest.rtmp_edge import exec_edge
+
+    exec_edge(settings)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -154,6 +160,8 @@ def _process_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     worker.add_argument("--beat", action="store_true", help="embed the beat scheduler")
     worker.set_defaults(run=cmd_worker)
     sub.add_parser("beat", help="run the Celery beat scheduler").set_defaults(run=cmd_beat)
+    edge = sub.add_parser("rtmp-edge", help="run the RTMP edge (nginx-rtmp) partners push to")
+    edge.set_defaults(run=cmd_rtmp_edge)
     serve = sub.add_parser("serve", help="run the API and fan pages")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
