@@ -37,6 +37,8 @@ _STACK_NUMBERS = itertools.count()
 # The S3 stack runs beside the local one: its own Redis database, so neither worker takes
 # the other's tasks.
 E2E_S3_REDIS_URL = "redis://127.0.0.1:6379/13"
+# The live stack (RTMP edge, live worker, beat) has its own too.
+E2E_LIVE_REDIS_URL = "redis://127.0.0.1:6379/12"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class Stack:
     media_dir: Path
     logs: Path
     worker_pid: int = 0
+    # With ``live=True``: where publishers push (``<rtmp_url>/<stream key>``) and the live
+    # worker's pid (its pool children run the live tasks).
+    rtmp_url: str = ""
+    live_worker_pid: int = 0
 
 
 def free_port() -> int:
@@ -120,33 +126,76 @@ def running_stack(
     s3_endpoint: str | None = None,
     overrides: Mapping[str, str] | None = None,
     concurrency: int = 1,
+    live: bool = False,
 ) -> Iterator[Stack]:
     """API and worker processes on a fresh database; the local store unless ``s3_endpoint``
     (a loopback S3 server) is given; ``overrides`` of the environment (a stack running beside
-    another needs its own ``COURTSIDE_REDIS_URL``)."""
+    another needs its own ``COURTSIDE_REDIS_URL``). ``live`` adds the RTMP edge (nginx), a
+    live worker pool and beat, on a Redis database of their own."""
     # Several stacks run in one test process (local, S3, chunking): one database each.
     database_name = unique_name(f"courtside_e2e_{next(_STACK_NUMBERS)}")
     database_url = fresh_database(database_name)
-    env = _env(tmp, database_url, s3_endpoint) | dict(overrides or {})
-    redis.Redis.from_url(env["COURTSIDE_REDIS_URL"]).flushdb()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
+    env = _env(tmp, database_url, s3_endpoint)
+    if live:
+        env |= _live_env(base_url)
+    env |= dict(overrides or {})
+    redis.Redis.from_url(env["COURTSIDE_REDIS_URL"]).flushdb()
     worker = _start(
         ["worker", "-Q", "ingest,transcode,default", "-c", str(concurrency)],
         env,
         tmp / "worker.log",
     )
-    api = _start(["serve", "--port", str(port)], env, tmp / "api.log")
+    processes = [worker, _start(["serve", "--port", str(port)], env, tmp / "api.log")]
+    if live:
+        processes += _start_live(env, tmp)
     engine = create_engine(database_url)
     try:
-        _wait_healthy(base_url, api, tmp / "api.log")
+        _wait_healthy(base_url, processes[1], tmp / "api.log")
         sessions = sessionmaker(engine, expire_on_commit=False)
-        yield Stack(base_url, sessions, tmp / "media", tmp, worker_pid=worker.pid)
+        yield Stack(
+            base_url,
+            sessions,
+            tmp / "media",
+            tmp,
+            worker_pid=worker.pid,
+            rtmp_url=env.get("COURTSIDE_RTMP_PUBLIC_URL", ""),
+            live_worker_pid=processes[2].pid if live else 0,
+        )
     finally:
-        _stop(api)
-        _stop(worker)
+        for process in reversed(processes):
+            _stop(process)
         engine.dispose()
         drop_database(database_name)
+
+
+def _live_env(base_url: str) -> dict[str, str]:
+    rtmp = f"rtmp://127.0.0.1:{free_port()}/live"
+    return {
+        "COURTSIDE_REDIS_URL": E2E_LIVE_REDIS_URL,
+        "COURTSIDE_RTMP_LISTEN": rtmp.removeprefix("rtmp://").split("/")[0],
+        "COURTSIDE_RTMP_PUBLIC_URL": rtmp,
+        "COURTSIDE_RTMP_PULL_URL": rtmp,
+        "COURTSIDE_RTMP_HOOK_BASE_URL": base_url,
+    }
+
+
+def _start_live(env: dict[str, str], tmp: Path) -> list[subprocess.Popen[bytes]]:
+    """The live worker pool (one process per stream), beat (the supervisor of lost live
+    tasks) and the RTMP edge; the edge is up once its port answers."""
+    live_worker = _start(["worker", "-Q", "live", "-c", "2"], env, tmp / "live-worker.log")
+    beat = _start(["beat"], env, tmp / "beat.log")
+    edge = _start(["rtmp-edge"], env, tmp / "rtmp.log")
+    host, _, port = env["COURTSIDE_RTMP_LISTEN"].rpartition(":")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=0.5).close()
+            return [live_worker, beat, edge]
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the RTMP edge did not start: {(tmp / 'rtmp.log').read_text()[-2000:]}")
 
 
 def make_partner(stack: Stack, slug: str) -> str:
