@@ -63,6 +63,10 @@ class LiveState(enum.StrEnum):
     ERRORED = "errored"
 
 
+# Where a live stream's Asset came from (its catalog item and, once ended, its replay).
+LIVE_ORIGIN = "live"
+
+
 # A playable asset: its first rung is published (``playable_at`` set) and it is not failed or
 # deleted; the rest of its ladder may still be encoding.
 PLAYABLE_STATES = (AssetStatus.PROCESSING, AssetStatus.READY)
@@ -211,6 +215,8 @@ class Asset(Base):
     )
     # The league's Team rows this clip shows (``teams`` keeps the names as delivered).
     linked_teams: Mapped[list[Team]] = relationship(secondary="asset_teams", lazy="selectin")
+    # The stream behind a live asset (None for every other origin).
+    live_stream: Mapped[LiveStream | None] = relationship(lazy="selectin", viewonly=True)
     renditions: Mapped[list[Rendition]] = relationship(
         back_populates="asset",
         lazy="selectin",
@@ -560,3 +566,9 @@ class LiveStream(Base):
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
     asset: Mapped[Asset] = relationship(lazy="joined")
+
+
+def on_air(asset: Asset) -> bool:
+    """A live asset whose stream is live now (its catalog item says so; blackouts apply)."""
+    stream = asset.live_stream
+    return stream is not None and stream.state is LiveState.LIVE

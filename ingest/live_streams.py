@@ -22,11 +22,10 @@ from core.auth import Principal, hash_secret, require_league
 from core.celery_app import enqueue_after_commit
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.events import LIVE_PUBLISHER_LEFT, LIVE_PUBLISHING, emit
-from core.models import Asset, AssetStatus, LiveState, LiveStream, Match
+from core.models import LIVE_ORIGIN, Asset, AssetStatus, LiveState, LiveStream, Match
 from core.settings import Settings
 from ingest.uploads import league_by_slug
 
-LIVE_ORIGIN = "live"
 LIVE_TASK = "transcode.run_live"
 STREAM_KEY_PREFIX = "cs_live_"
 # The stream accepts a publisher in these states (``live``: one that dropped is returning).

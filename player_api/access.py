@@ -14,7 +14,7 @@ from rights.cache import RightsCache
 from rights.evaluate import evaluate
 from rights.geoip import GeoDatabases
 from rights.memo import DecisionMemo
-from rights.model import CLIP_LICENSES, Decision, ItemRights, Reason, Viewer
+from rights.model import Decision, ItemRights, Reason, Viewer
 from rights.viewer import TrustedProxies, resolve_viewer
 
 PLATFORM_HEADER = "x-courtside-platform"
@@ -102,12 +102,13 @@ ViewerDep = Annotated[Viewer, Depends(current_viewer)]
 def decide(
     rights: ItemRights | None, viewer: Viewer, now: datetime, memo: DecisionMemo | None = None
 ) -> Decision:
-    """The decision for a clip; an item with no rights record is simply not licensed."""
+    """The decision for a clip or a live stream (each by its own license types); an item with
+    no rights record is simply not licensed."""
     if rights is None:
         return Decision(False, Reason.NO_GRANT, "This item is not available.")
     if memo is not None:
-        return memo.decide(rights, viewer, now, CLIP_LICENSES)
-    return evaluate(rights, viewer, now, CLIP_LICENSES)
+        return memo.decide(rights, viewer, now, rights.licenses)
+    return evaluate(rights, viewer, now, rights.licenses)
 
 
 def require(decision: Decision) -> Decision:

@@ -144,7 +144,15 @@ class ItemRights:
     levels: tuple[ScopeLevel, ...]
     events: EventTimes = EventTimes()
     blackouts: tuple[Blackout, ...] = ()
+    # On air now: live blackouts apply.
     is_live: bool = False
+    # A live stream or its full replay: licensed by live licenses, not highlight ones.
+    live_event: bool = False
+
+    @property
+    def licenses(self) -> frozenset[LicenseType]:
+        """The license types that may cover this item."""
+        return LIVE_LICENSES if self.live_event else CLIP_LICENSES
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Asset, Match, RightsBlackout, RightsGrant
+from core.models import LIVE_ORIGIN, Asset, Match, RightsBlackout, RightsGrant, on_air
 from rights.model import (
     Blackout,
     BlackoutAction,
@@ -157,4 +157,11 @@ def _item_rights(
         for kind, scope_id in chain
     )
     active = [to_blackout(b) for key in chain for b in blackouts.get(key, []) if b.active]
-    return ItemRights(asset.id, levels, events_of(match), tuple(active), is_live=False)
+    return ItemRights(
+        asset.id,
+        levels,
+        events_of(match),
+        tuple(active),
+        is_live=on_air(asset),
+        live_event=asset.origin == LIVE_ORIGIN,
+    )

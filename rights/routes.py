@@ -18,7 +18,7 @@ from rights import service
 from rights.cache import RightsCache
 from rights.csv_import import MAX_ROWS, parse_csv
 from rights.evaluate import evaluate
-from rights.model import CLIP_LICENSES, Decision, ItemRights, Viewer
+from rights.model import Decision, ItemRights, Viewer
 from rights.schemas import (
     AuditOut,
     AvailabilityOut,
@@ -211,7 +211,7 @@ def availability(
     when = _aware(at)
     countries = {
         c.alpha_2: _status(
-            evaluate(rights, Viewer(c.alpha_2, platform=platform), when, CLIP_LICENSES)
+            evaluate(rights, Viewer(c.alpha_2, platform=platform), when, rights.licenses)
         )
         for c in pycountry.countries
     }
@@ -244,7 +244,7 @@ def explain(
     rights = _item_rights(session, principal, cache, item)
     when = _aware(at)
     viewer = Viewer(country.upper() if country else None, subdivision, platform=platform)
-    decision = evaluate(rights, viewer, when, CLIP_LICENSES)
+    decision = evaluate(rights, viewer, when, rights.licenses)
     chain = [
         ExplainGrant(
             id=g.id, scope=f"{level.kind}:{level.id}", license_type=g.license_type, status=g.status
