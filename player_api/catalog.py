@@ -25,6 +25,8 @@ from core.models import (
     AssetTranslation,
     Competition,
     League,
+    LiveState,
+    LiveStream,
     Match,
     Season,
     Team,
@@ -56,6 +58,8 @@ class Filters:
     tag: str | None = None
     q: str | None = None
     sort: Sort = "newest"
+    # True: only live streams on air now; False: everything but them.
+    live: bool | None = None
 
 
 def _sort_columns(sort: Sort) -> list[InstrumentedAttribute[Any]]:
@@ -164,6 +168,9 @@ def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
     found = [build(value) for value, build in builders if value]
     if filters.match is not None:
         found.append(Asset.match_id == filters.match)
+    if filters.live is not None:
+        on_air = Asset.id.in_(select(LiveStream.id).where(LiveStream.state == LiveState.LIVE))
+        found.append(on_air if filters.live else ~on_air)
     return found
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
-from core.models import PLAYABLE_STATES, Asset, Match, Team, asset_teams
+from core.models import PLAYABLE_STATES, Asset, Match, Team, asset_teams, on_air
 from player_api import catalog, i18n, sports
 from player_api.access import RightsContext, decide, require
 from player_api.schemas import Highlight, HighlightDetail, MatchRef, Ref
@@ -68,7 +68,7 @@ class Presenter:
             poster_url=self.links.poster(asset.id) if asset.poster_key else None,
             storyboard_url=None,  # needs a playback token: only in the playback response
             published_at=asset.published_at or asset.playable_at or asset.created_at,
-            is_live=False,
+            is_live=on_air(asset),
             views=asset.view_count or 0,
             playback_url=self.links.playback(asset.id),
         )

@@ -13,6 +13,8 @@ from core.errors import InvalidInput
 from core.storage import ObjectStore
 
 PLAYLIST_CACHE = "private, max-age=5"
+# A live playlist changes every segment: the browser must ask again each time.
+LIVE_PLAYLIST_CACHE = "private, no-cache"
 # Private: a shared cache keyed by the token URL would serve a segment without the per-request
 # country and rights checks. The fan's own browser may keep it: the bytes never change.
 SEGMENT_CACHE = "private, max-age=31536000, immutable"
@@ -43,6 +45,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+# How long a live playlist is served from memory: a bound on the latency it adds.
+LIVE_PLAYLIST_TTL_S = 0.25
 # Playlists are small: anything bigger is not one we wrote, and is not kept.
 MAX_CACHED_PLAYLIST_BYTES = 256 * 1024
 
@@ -76,24 +80,29 @@ class PlaylistCache:
             return None
         return entry[0]
 
-    def put(self, key: str, body: bytes) -> None:
+    def put(self, key: str, body: bytes, ttl_s: float | None = None) -> None:
+        """Keep ``body`` for ``ttl_s`` (the cache's own TTL when None)."""
         if len(body) > MAX_CACHED_PLAYLIST_BYTES:
             return
         if len(self._entries) >= self._max_items:
             self._entries.clear()  # rare and cheap to refill; no per-request bookkeeping
-        self._entries[key] = (body, self._clock() + self._ttl_s)
+        self._entries[key] = (body, self._clock() + (self._ttl_s if ttl_s is None else ttl_s))
 
 
-def playlist_body_response(body: bytes) -> Response:
-    return Response(body, media_type=PLAYLIST_TYPE, headers={"Cache-Control": PLAYLIST_CACHE})
+def playlist_body_response(body: bytes, *, live: bool = False) -> Response:
+    cache_control = LIVE_PLAYLIST_CACHE if live else PLAYLIST_CACHE
+    return Response(body, media_type=PLAYLIST_TYPE, headers={"Cache-Control": cache_control})
 
 
-def playlist_response(store: ObjectStore, key: str, cache: PlaylistCache | None = None) -> Response:
-    """A playlist from the store, remembered in ``cache`` when given."""
+def playlist_response(
+    store: ObjectStore, key: str, cache: PlaylistCache | None = None, *, live: bool = False
+) -> Response:
+    """A playlist from the store, remembered in ``cache`` when given (a live one briefly: a
+    new segment is listed every second or so)."""
     body = store.get_bytes(key)
     if cache is not None:
-        cache.put(key, body)
-    return playlist_body_response(body)
+        cache.put(key, body, LIVE_PLAYLIST_TTL_S if live else None)
+    return playlist_body_response(body, live=live)
 
 
 def media_response(store: ObjectStore, key: str, range_header: str | None) -> Response:

@@ -15,13 +15,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, NotFound
-from core.models import PLAYABLE_STATES, Asset
+from core.models import PLAYABLE_STATES, Asset, on_air
 from player_api.access import RightsContext, decide, require
 from rights import tokens
 from rights.memo import DecisionMemo
 from rights.model import ItemRights, Viewer
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+# Where live streams' playlists and segments are stored (``live/<id>/...``).
+LIVE_PREFIX = "live/"
 
 
 class NotPlayable(NotFound):
@@ -41,6 +43,15 @@ class StreamGrant:
 
 
 @dataclass(frozen=True)
+class LiveFacts:
+    """A live stream's playback extras (its DVR master is ``dvr.m3u8`` beside the master)."""
+
+    dvr_window_s: int
+    started_at: datetime | None
+    on_air: bool
+
+
+@dataclass(frozen=True)
 class Playback:
     token: str
     expires_at: datetime
@@ -48,6 +59,7 @@ class Playback:
     # The storyboard VTT relative to the master playlist (its sprite sheets are named
     # relative to it, so it is served under the same token path), None if there is none.
     storyboard_path: str | None = None
+    live: LiveFacts | None = None
 
 
 def start_playback(
@@ -64,7 +76,7 @@ def start_playback(
     window; every later request re-checks it (see check_stream)."""
     asset = session.get(Asset, asset_id)
     if asset is None or asset.status not in PLAYABLE_STATES or not asset.master_key:
-        raise NotPlayable("this highlight is not available for playback")
+        raise NotPlayable("this item is not available for playback (yet)")
     decision = require(decide(rights.cache.rights_for(session, [asset])[asset.id], viewer, now))
     expires = now + timedelta(seconds=ttl_s)
     if decision.valid_until is not None:
@@ -83,7 +95,16 @@ def start_playback(
         expires_at=expires,
         has_poster=asset.poster_key is not None,
         storyboard_path=relative_to(asset.storyboard_key, claims["p"]),
+        live=_live_facts(asset),
     )
+
+
+def _live_facts(asset: Asset) -> LiveFacts | None:
+    """For a live stream still served from its live playlists (not yet its VOD replay)."""
+    stream = asset.live_stream
+    if stream is None or not (asset.master_key or "").startswith(LIVE_PREFIX):
+        return None
+    return LiveFacts(stream.dvr_window_s, stream.started_at, on_air(asset))
 
 
 def relative_to(key: str | None, prefix: object) -> str | None:

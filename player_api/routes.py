@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
@@ -22,13 +23,14 @@ from core.settings import Settings
 from core.storage import ObjectStore
 from player_api import catalog, highlights, i18n, playback
 from player_api.access import RightsContext, RightsDep, ViewerDep, viewer_of
+from player_api.live_viewers import LiveViewers
 from player_api.media_response import (
     PlaylistCache,
     media_response,
     playlist_body_response,
     playlist_response,
 )
-from player_api.schemas import HighlightDetail, HighlightPage, PlaybackOut, ViewOut
+from player_api.schemas import HighlightDetail, HighlightPage, LivePlayback, PlaybackOut, ViewOut
 from player_api.views import ViewCounter, counter_for
 from rights import tokens
 from rights.memo import TokenMemo
@@ -119,12 +121,18 @@ def list_highlights(
     limit: Annotated[int, Query(ge=1, le=50)] = 24,
     cursor: Annotated[str | None, Query(max_length=catalog.MAX_CURSOR_CHARS)] = None,
     lang: Annotated[str | None, Query(max_length=i18n.MAX_TAG_CHARS)] = None,
+    live: Annotated[
+        bool | None, Query(description="true: only live streams on air; false: none of them")
+    ] = None,
 ) -> Response:
-    """Highlights the viewer may watch now (their region, platform, the time), filtered and
-    sorted, in their language (``lang``, else Accept-Language, else English); an unknown
-    league, team or competition simply matches nothing. Conditional GET with ETag.
+    """Highlights and live streams (``is_live``) the viewer may watch now (their region,
+    platform, the time), filtered and sorted, in their language (``lang``, else
+    Accept-Language, else English); an unknown league, team or competition simply matches
+    nothing. Conditional GET with ETag.
     **Who:** anyone, signed in or not."""
-    filters = catalog.validate(catalog.Filters(league, competition, team, match, tag, q, sort))
+    filters = catalog.validate(
+        catalog.Filters(league, competition, team, match, tag, q, sort, live)
+    )
     now = datetime.now(UTC)
     allowed = _allowed(rights, session, viewer, now)
     assets, next_cursor = catalog.list_watchable(
@@ -219,6 +227,20 @@ def start_playback(
         poster_url=_links(request, settings).poster(asset_id) if started.has_poster else None,
         storyboard_url=stream(board) if board else None,
         view_url=public_url(request, settings, "report_view", token=started.token),
+        live=_live_playback(started.live, stream),
+    )
+
+
+def _live_playback(
+    facts: playback.LiveFacts | None, stream: Callable[[str], str]
+) -> LivePlayback | None:
+    if facts is None:
+        return None
+    return LivePlayback(
+        dvr_url=stream("dvr.m3u8"),
+        dvr_window_s=facts.dvr_window_s,
+        started_at=facts.started_at,
+        on_air=facts.on_air,
     )
 
 
@@ -288,10 +310,14 @@ async def stream_media(request: Request) -> Response:
         item = await run_in_threadpool(_load_rights, request, rights, grant.asset_id)
     playback.check_stream(grant, item, viewer, now, rights.decisions)
     playlists = _playlist_cache(state)
-    if playback.is_playlist(key) and (body := playlists.get(key)) is not None:
-        return playlist_body_response(body)  # no thread-pool hand-off, no store read
+    is_playlist = playback.is_playlist(key)
+    live = is_playlist and key.startswith(playback.LIVE_PREFIX)
+    if live:
+        _count_viewer(state, grant)
+    if is_playlist and (body := playlists.get(key)) is not None:
+        return playlist_body_response(body, live=live)  # no thread-pool hand-off, no store read
     try:
-        return await run_in_threadpool(_serve, store, key, range_header, playlists)
+        return await run_in_threadpool(_serve, store, key, range_header, playlists, live)
     except ObjectNotFound:
         # Say nothing about the store's layout to the client.
         raise NotFound("no such media file") from None
@@ -341,11 +367,21 @@ def _playlist_cache(state: State) -> PlaylistCache:
 
 
 def _serve(
-    store: ObjectStore, key: str, range_header: str | None, playlists: PlaylistCache
+    store: ObjectStore, key: str, range_header: str | None, playlists: PlaylistCache, live: bool
 ) -> Response:
     if playback.is_playlist(key):
-        return playlist_response(store, key, playlists)
+        return playlist_response(store, key, playlists, live=live)
     return media_response(store, key, range_header)
+
+
+def _count_viewer(state: State, grant: playback.StreamGrant) -> None:
+    """Note a live playback's playlist request; flush the counts off the loop when due."""
+    viewers: LiveViewers | None = getattr(state, "live_viewers", None)
+    if viewers is None:
+        client = redis.Redis.from_url(state.settings.redis_url, socket_timeout=1)
+        viewers = state.live_viewers = LiveViewers(client)
+    if (batch := viewers.seen(grant.asset_id, grant.session_id)) is not None:
+        asyncio.get_running_loop().run_in_executor(None, viewers.flush, batch)
 
 
 # Kept out of the OpenAPI schema: an operational probe, not part of the fan API.

@@ -123,6 +123,17 @@ class PlaybackOut(BaseModel):
     poster_url: str | None
     storyboard_url: str | None
     view_url: str
+    live: LivePlayback | None = None
+
+
+class LivePlayback(BaseModel):
+    """For a live stream: the DVR master (seekable back ``dvr_window_s``), and when it went on
+    air. ``master_url`` stays near the live edge."""
+
+    dvr_url: str
+    dvr_window_s: int
+    started_at: datetime | None
+    on_air: bool
 
 
 class ViewOut(BaseModel):
