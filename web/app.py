@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -9,6 +10,7 @@ from os import PathLike, stat_result
 from pathlib import Path
 
 import redis
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
@@ -21,6 +23,8 @@ from core.db import engine_for, make_sessionmaker
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from core.storage import make_object_store
+from core.webrtc import restrict_host_addresses
+from core.webrtc_sessions import SessionDirectory, listen_for_close
 from ingest.feed_routes import pull_router
 from ingest.feed_routes import router as feeds_router
 from ingest.live_routes import hooks_router as live_hooks_router
@@ -29,10 +33,14 @@ from ingest.resumable_routes import router as uploads_router
 from ingest.routes import router as assets_router
 from ingest.team_routes import router as teams_router
 from ingest.webhook_routes import router as webhooks_router
+from ingest.whip import WhipConfig, WhipSessions
+from ingest.whip_routes import router as whip_router
 from player_api.access import RightsContext
 from player_api.accounts import router as accounts_router
 from player_api.routes import router as playback_router
 from player_api.sports_routes import sports_router
+from player_api.whep import WhepConfig, WhepViewers
+from player_api.whep_routes import router as whep_router
 from rights.cache import RightsCache
 from rights.fixtures import router as fixtures_router
 from rights.memo import TokenMemo
@@ -60,11 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _redis(settings), max_age_s=settings.rights_cache_max_age_s
     )
     app.state.rights = RightsContext.from_settings(settings, app.state.rights_cache)
+    _add_webrtc(app, settings)
     install_error_handlers(app)
     routers = (
         health_router, assets_router, playback_router, accounts_router, rights_router,
         fixtures_router, uploads_router, webhooks_router, pull_router, feeds_router,
-        sports_router, teams_router, live_hooks_router, live_router,
+        sports_router, teams_router, live_hooks_router, live_router, whip_router, whep_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)
@@ -75,8 +84,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
+    async with _webrtc_running(app):
+        yield
     app.state.rights.geo.close()
+
+
+def _add_webrtc(app: FastAPI, settings: Settings) -> None:
+    """WHIP publishers and WHEP viewers held by this process. ICE offers only the configured
+    host addresses (process-wide: see core.webrtc)."""
+    if settings.webrtc_host_addresses:
+        restrict_host_addresses(settings.webrtc_host_addresses)
+    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=1)
+    directory = SessionDirectory(client)
+    app.state.webrtc_redis = client
+    app.state.whip = WhipSessions(WhipConfig.from_settings(settings), directory)
+    app.state.whep = WhepViewers(WhepConfig.from_settings(settings), directory)
+
+
+@asynccontextmanager
+async def _webrtc_running(app: FastAPI) -> AsyncIterator[None]:
+    """Close signals from other processes, record refreshes; every session ends with us."""
+    whip: WhipSessions = app.state.whip
+    whep: WhepViewers = app.state.whep
+
+    async def close(session_id: str) -> None:
+        await whip.close(session_id, "deleted") or await whep.close(session_id, "deleted")
+
+    tasks = [
+        asyncio.ensure_future(listen_for_close(app.state.webrtc_redis, close)),
+        asyncio.ensure_future(whip.refresh_records()),
+        asyncio.ensure_future(whep.refresh_records()),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await whip.close_all("server_stopping")
+        await whep.close_all("server_stopping")
+        await app.state.webrtc_redis.aclose()
 
 
 def _redis(settings: Settings) -> redis.Redis:
@@ -116,7 +163,10 @@ class RevalidatedStaticFiles(StaticFiles):
 
 
 # The fan pages share one shell; the client-side router (static/app.js) renders each path.
-FAN_PAGES = ("/", "/league/{slug}", "/team/{league}/{team}", "/search", "/watch/{asset_id}")
+FAN_PAGES = (
+    "/", "/league/{slug}", "/team/{league}/{team}", "/search", "/watch/{asset_id}",
+    "/live/{asset_id}",
+)  # fmt: skip
 
 
 def _add_pages(app: FastAPI) -> None:

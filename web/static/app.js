@@ -15,6 +15,7 @@ const ROUTES = [
   [/^\/team\/([^/]+)\/([^/]+)\/?$/, (league, team) => showTeam(league, team)],
   [/^\/search\/?$/, () => showSearch(new URLSearchParams(location.search).get("q") || "")],
   [/^\/watch\/([^/]+)\/?$/, (id) => showWatch(id, page)],
+  [/^\/live\/([^/]+)\/?$/, (id) => showWatch(id, page)],
 ];
 
 function translateShell() {
@@ -36,13 +37,17 @@ function setupLanguages() {
 
 async function showHome() {
   document.title = "Courtside — highlights";
-  const [schedule, leagues] = await Promise.all([
+  const [schedule, leagues, streams] = await Promise.all([
     api("/v1/schedule").catch(() => ({ live: [], upcoming: [] })),
     api("/v1/leagues").catch(() => null),
+    api("/v1/highlights?live=true&limit=12").catch(() => ({ items: [] })),
   ]);
   const live = schedule.live || [];
+  const onAir = streams.items || [];
   page.append(h("h1", { class: "visually-hidden", text: t("home") }));
-  page.append(section("live-heading", t("liveNow"), live.length ? matchList(live, t("liveNow")) : t("noLive")));
+  // Streams fans can watch now, then the matches being played (with or without a stream here).
+  const liveBody = [onAir.length ? cardList(onAir, t("liveNow")) : null, live.length ? matchList(live, t("liveNow")) : null].filter(Boolean);
+  page.append(section("live-heading", t("liveNow"), liveBody.length ? h("div", {}, ...liveBody) : t("noLive")));
   const groups = leagues ? await latestPerLeague(leagues.items || []) : await latestGrouped();
   if (!groups.length) page.append(section("latest-heading", t("latest"), t("noHighlights")));
   groups.forEach(({ league, items }, index) => {

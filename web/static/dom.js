@@ -36,9 +36,10 @@ export function card(item) {
   const meta = [league.name, formatDuration(item.duration_s)];
   if (typeof item.views === "number" && item.views > 0) meta.push(t("views", { n: formatNumber(item.views) }));
   return h("li", {},
-    h("a", { class: "card", href: watchHref(item.id), "data-asset-id": item.id },
+    h("a", { class: "card", href: item.is_live ? `/live/${encodeURIComponent(item.id)}` : watchHref(item.id), "data-asset-id": item.id },
       h("span", { class: "thumb" }, poster,
-        item.duration_s ? h("span", { class: "duration", text: formatDuration(item.duration_s) }) : null),
+        item.is_live ? h("span", { class: "badge badge-live on-thumb", text: t("statusLive") }) : null,
+        !item.is_live && item.duration_s ? h("span", { class: "duration", text: formatDuration(item.duration_s) }) : null),
       h("span", { class: "title", lang: item.lang, text: item.title }),
       h("span", { class: "meta", text: meta.filter(Boolean).join(" · ") }),
       item.published_at ? h("time", { class: "meta", dateTime: item.published_at, text: formatTime(item.published_at) }) : null));

@@ -12,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 export async function showWatch(id, page) {
   $("watch").hidden = false;
   const video = $("video");
-  const state = { hls: null, item: null, cues: [], viewUrl: null, played: 0, lastTime: 0, counted: false };
+  const state = { hls: null, item: null, live: null, cues: [], viewUrl: null, played: 0, lastTime: 0, counted: false };
   window.courtside = state; // for the browser tests and for anyone debugging playback
   setupControls(video, state);
   setupShare();
@@ -42,7 +42,7 @@ function describe(item, video, page) {
   if (item.lang) $("now-playing").lang = item.lang; // a fallback language is read as such
   $("description").textContent = item.description || "";
   const league = leagueOf(item);
-  const meta = [league.name, formatDuration(item.duration_s)];
+  const meta = [league.name, item.is_live ? "" : formatDuration(item.duration_s)];
   if (item.published_at) meta.push(formatTime(item.published_at));
   if (typeof item.views === "number") meta.push(t("views", { n: formatNumber(item.views) }));
   $("player-meta").textContent = meta.filter(Boolean).join(" · ");
@@ -75,13 +75,39 @@ async function startPlayback(id, video, state) {
   if (playback.poster_url && !video.poster) video.poster = playback.poster_url;
   state.viewUrl = playback.view_url || null;
   if (playback.storyboard_url) loadStoryboard(playback.storyboard_url).then((cues) => { state.cues = cues; }).catch(() => {});
-  attach(id, playback.master_url, video, state);
+  state.live = playback.live || null;
+  if (state.live) setupLive(video, state);
+  // A live stream plays from its DVR master: the same live edge, and fans may seek back.
+  attach(id, state.live ? state.live.dvr_url : playback.master_url, video, state);
+}
+
+/** Live mode: the LIVE badge, "go live" back to the edge, the seek bar over the DVR window. */
+function setupLive(video, state) {
+  const bar = $("live-bar");
+  bar.hidden = false;
+  $("live-badge").textContent = state.live.on_air ? t("statusLive") : t("statusFinished");
+  const goLive = $("go-live");
+  goLive.textContent = t("goLive");
+  goLive.hidden = !state.live.on_air;
+  goLive.addEventListener("click", () => {
+    const edge = state.hls && state.hls.liveSyncPosition;
+    if (edge) video.currentTime = edge;
+    video.play().catch(() => {});
+  });
+  const paint = () => {
+    const edge = state.hls && state.hls.liveSyncPosition;
+    const behind = edge ? Math.max(0, edge - video.currentTime) : 0;
+    goLive.setAttribute("aria-pressed", String(behind < 3));
+    $("live-behind").textContent = behind >= 3 ? t("behindLive", { time: formatDuration(behind) }) : "";
+  };
+  video.addEventListener("timeupdate", paint);
 }
 
 function attach(id, url, video, state) {
   const Hls = window.Hls;
   if (Hls && Hls.isSupported()) {
-    const hls = new Hls({ capLevelToPlayerSize: false });
+    // Live: start three segments behind the edge, the usual balance of delay and stalls.
+    const hls = new Hls(state.live ? { capLevelToPlayerSize: false, liveSyncDurationCount: 3 } : { capLevelToPlayerSize: false });
     state.hls = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, () => fillQuality(hls));
     hls.on(Hls.Events.LEVEL_SWITCHED, () => markQuality(hls));
