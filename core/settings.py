@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     # every interface but loopback, aioice's default; tests and containers name theirs).
     whep_max_viewers: int = Field(default=4, ge=0, le=50)
     webrtc_host_addresses: list[str] = Field(default_factory=list)
+    # WHIP ingest: peer connections one API process holds at most, the frame rate its
+    # republisher encodes at, and how long a publisher may send nothing before it is dropped.
+    whip_max_sessions: int = Field(default=4, ge=0, le=64)
+    whip_fps: int = Field(default=30, ge=10, le=60)
+    whip_idle_timeout_s: float = Field(default=10.0, ge=2, le=300)
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -59,7 +59,9 @@ class WhepConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WhepConfig:
-        return cls(rtmp_url=settings.rtmp_pull_url.rstrip("/"), max_viewers=settings.whep_max_viewers)
+        return cls(
+            rtmp_url=settings.rtmp_pull_url.rstrip("/"), max_viewers=settings.whep_max_viewers
+        )
 
 
 def authorize_viewer(
@@ -267,7 +269,9 @@ class WhepViewers:
             feed = await LiveFeed.open(f"{self._config.rtmp_url}/{stream_id}")
         except OSError as exc:
             log.warning("whep: feed of %s could not be opened: %s", stream_id, exc)
-            raise Conflict("the stream's feed is not reachable yet; try again in a moment") from None
+            raise Conflict(
+                "the stream's feed is not reachable yet; try again in a moment"
+            ) from None
         self._feeds[stream_id] = feed
         return feed
 

@@ -19,6 +19,7 @@ from core.errors import (
     Unauthenticated,
 )
 from ingest.uploads import UnsupportedMediaType
+from ingest.whip import CapacityReached
 from player_api.access import NotAvailable
 from player_api.media_response import RangeNotSatisfiable
 
@@ -35,6 +36,7 @@ STATUS_BY_ERROR: tuple[tuple[type[CourtsideError], int], ...] = (
     (InvalidInput, 422),
     (InvalidKey, 422),  # a path the store refuses to name
     (StorageUnavailable, 503),
+    (CapacityReached, 503),
 )
 
 
