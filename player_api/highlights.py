@@ -38,6 +38,7 @@ class Links:
 
     playback: Callable[[str], str]
     poster: Callable[[str], str]
+    storyboard: Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Presenter:
             tags=list(asset.tags or []),
             duration_s=asset.duration_s,
             poster_url=self.links.poster(asset.id) if asset.poster_key else None,
-            storyboard_url=None,  # needs a playback token: only in the playback response
+            storyboard_url=self.links.storyboard(asset.id) if asset.storyboard_key else None,
             published_at=asset.published_at or asset.playable_at or asset.created_at,
             is_live=on_air(asset),
             views=asset.view_count or 0,

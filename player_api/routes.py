@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import posixpath
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -57,15 +59,24 @@ def signing_keys(request: Request) -> tokens.SigningKeys:
 
 LIST_CACHE = "private, max-age=10"
 POSTER_CACHE = "public, max-age=300"
+STORYBOARD_CACHE = "private, max-age=300"
+STORYBOARD_VTT = "storyboard.vtt"
 NOT_AVAILABLE: dict[int | str, dict[str, Any]] = {
     451: {"description": "Not available to this viewer now (region, time, platform)"}
 }
 
 
-def _links(request: Request, settings: Settings) -> highlights.Links:
+def links_for(request: Request, settings: Settings) -> highlights.Links:
+    """Absolute URLs of an item's playback, poster and storyboard, for this request."""
+
+    def storyboard(asset_id: str) -> str:
+        vtt = STORYBOARD_VTT
+        return public_url(request, settings, "highlight_storyboard", asset_id=asset_id, file=vtt)
+
     return highlights.Links(
         playback=lambda a: public_url(request, settings, "start_playback", asset_id=a),
         poster=lambda a: public_url(request, settings, "highlight_poster", asset_id=a),
+        storyboard=storyboard,
     )
 
 
@@ -139,7 +150,7 @@ def list_highlights(
         session, allowed, filters, limit=limit, cursor=cursor
     )
     wanted = _wanted(request, lang)
-    items = highlights.present(session, assets, wanted, _links(request, settings), now)
+    items = highlights.present(session, assets, wanted, links_for(request, settings), now)
     page = HighlightPage(items=items, next_cursor=next_cursor)
     served = [item.lang for item in items] or wanted[:1]
     return conditional_json(request, page, cache_control=LIST_CACHE, languages=served)
@@ -166,7 +177,7 @@ def get_highlight(
     asset = highlights.watchable_asset(session, rights, asset_id, viewer, now)
     allowed = _allowed(rights, session, viewer, now)
     wanted = _wanted(request, lang)
-    links = _links(request, settings)
+    links = links_for(request, settings)
     found = highlights.detail(session, asset, allowed, wanted, links, now)
     return conditional_json(request, found, cache_control=LIST_CACHE, languages=[found.lang])
 
@@ -192,6 +203,39 @@ def highlight_poster(
     except ObjectNotFound:
         raise NotFound("this highlight has no poster yet") from None
     return Response(body, media_type="image/jpeg", headers={"Cache-Control": POSTER_CACHE})
+
+
+# The storyboard's files: its WebVTT and the sprite sheets it names (relative URIs).
+_STORYBOARD_FILE = re.compile(r"storyboard(?:_\d{1,4}\.jpg|\.vtt)")
+
+
+@router.get(
+    "/highlights/{asset_id}/storyboard/{file}",
+    response_class=Response,
+    responses={200: {"content": {"text/vtt": {}, "image/jpeg": {}}}, **NOT_AVAILABLE},
+)
+def highlight_storyboard(
+    session: SessionDep,
+    store: StoreDep,
+    rights: RightsDep,
+    viewer: ViewerDep,
+    asset_id: Annotated[str, Path(max_length=64)],
+    file: Annotated[str, Path(max_length=32)],
+) -> Response:
+    """The highlight's storyboard for scrubbing previews: ``storyboard.vtt`` (WebVTT cues with
+    ``#xywh=`` fragments) and the ``storyboard_<n>.jpg`` sheets it names, for viewers who may
+    watch it. **Who:** anyone."""
+    if not _STORYBOARD_FILE.fullmatch(file):
+        raise NotFound("no such storyboard file")
+    asset = highlights.watchable_asset(session, rights, asset_id, viewer, datetime.now(UTC))
+    if asset.storyboard_key is None:
+        raise NotFound("this highlight has no storyboard yet")
+    try:
+        body = store.get_bytes(f"{posixpath.dirname(asset.storyboard_key)}/{file}")
+    except ObjectNotFound:
+        raise NotFound("no such storyboard file") from None
+    media_type = "text/vtt" if file.endswith(".vtt") else "image/jpeg"
+    return Response(body, media_type=media_type, headers={"Cache-Control": STORYBOARD_CACHE})
 
 
 @router.post("/playback/{asset_id}", response_model=PlaybackOut, responses=NOT_AVAILABLE)
@@ -224,7 +268,7 @@ def start_playback(
         asset_id=asset_id,
         master_url=stream("master.m3u8"),
         expires_at=started.expires_at,
-        poster_url=_links(request, settings).poster(asset_id) if started.has_poster else None,
+        poster_url=links_for(request, settings).poster(asset_id) if started.has_poster else None,
         storyboard_url=stream(board) if board else None,
         view_url=public_url(request, settings, "report_view", token=started.token),
         live=_live_playback(started.live, stream),

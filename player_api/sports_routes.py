@@ -24,7 +24,7 @@ from core.settings import Settings
 from player_api import catalog, highlights, sports
 from player_api.access import RightsContext, RightsDep, ViewerDep
 from player_api.i18n import DEFAULT_LANG, lookup, pick, preferences
-from player_api.routes import public_url
+from player_api.routes import links_for
 from player_api.schemas import Highlight
 from player_api.sports import MatchFilter, MatchRow, MatchStatus
 from rights.model import Viewer
@@ -239,10 +239,7 @@ def _latest(
 
 def _links(request: Request) -> highlights.Links:
     settings: Settings = request.app.state.settings
-    return highlights.Links(
-        playback=lambda a: public_url(request, settings, "start_playback", asset_id=a),
-        poster=lambda a: public_url(request, settings, "highlight_poster", asset_id=a),
-    )
+    return links_for(request, settings)
 
 
 # --- routes -----------------------------------------------------------------------------------
