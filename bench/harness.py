@@ -26,7 +26,9 @@ from typing import TextIO
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Modules whose import registers benchmarks, in the order `python -m bench` runs them.
-BENCHMARK_MODULES = ("bench.smoke", "bench.rights", "bench.pipeline", "bench.playback")
+BENCHMARK_MODULES = (
+    "bench.smoke", "bench.rights", "bench.pipeline", "bench.playback", "bench.live",
+)  # fmt: skip
 
 Scalar = str | int | float | bool | None
 Inputs = Mapping[str, Scalar]
