@@ -65,14 +65,18 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_seed_demo(settings: Settings, _args: argparse.Namespace) -> None:
-    from web.demo import seed_demo  # ffmpeg is needed only for this command
+    from web.demo import demo_publish_command, seed_demo  # ffmpeg: only for this command
 
     configure_celery(settings)
     store = make_object_store(settings)
     with session_scope(make_sessionmaker(engine_for(settings.db_url))) as session:
-        seed = seed_demo(session, store, ffmpeg_bin=settings.ffmpeg_bin)
+        seed = seed_demo(session, store, settings=settings)
     print(f"demo league '{seed.league}': {len(seed.queued)} clip(s) queued for processing")
     print(f"demo partner key (shown once): {seed.partner_key}")
+    print(f"demo live stream {seed.live_stream_id}: RTMP server {settings.rtmp_public_url}")
+    print(f"  stream key (shown once): {seed.stream_key}")
+    print("  go live from OBS with those two, or push a test pattern with ffmpeg:")
+    print(f"  {demo_publish_command(settings.rtmp_public_url, seed.stream_key)}")
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:

@@ -23,6 +23,8 @@ from core.models import (
     AssetTranslation,
     Competition,
     League,
+    LiveState,
+    LiveStream,
     Match,
     RightsGrant,
     Role,
@@ -30,7 +32,10 @@ from core.models import (
     Team,
     utcnow,
 )
+from core.settings import Settings
 from core.storage import ObjectStore
+from ingest import live_streams
+from ingest.live_streams import NewStream
 from ingest.uploads import UploadMeta, accept_upload
 from transcode.runner import run_ffmpeg
 
@@ -142,6 +147,13 @@ class DemoSeed:
     league: str
     partner_key: str
     queued: list[str]
+    # The demo's live stream for its live match, and its key (shown once: a new one each run).
+    live_stream_id: str = ""
+    stream_key: str = ""
+
+
+LIVE_TITLE = "Rovers v Bears, live"
+LIVE_TRANSLATIONS = {"zh-Hans": "流浪者对熊队（直播）", "sv": "Rovers mot Bears, direkt"}
 
 
 def clip_argv(ffmpeg_bin: str, clip: DemoClip, out: Path) -> list[str]:
@@ -167,25 +179,28 @@ def _league(session: Session) -> League:
 
 
 def _worldwide_grant(session: Session, league: League) -> None:
-    """The demo says so explicitly: its highlights are licensed everywhere, so a newcomer on
-    127.0.0.1 (no location) can watch them. Real leagues list their territories."""
-    exists = session.scalar(
-        select(RightsGrant.id).where(
-            RightsGrant.scope_type == "league", RightsGrant.scope_id == str(league.id)
-        )
-    )
-    if exists is None:
-        session.add(
-            RightsGrant(
-                scope_type="league",
-                scope_id=str(league.id),
-                license_type="highlights",
-                status="approved",
-                worldwide=True,
-                licensee="Courtside demo",
-                created_by="seed-demo",
+    """The demo says so explicitly: its highlights and live streams are licensed everywhere,
+    so a newcomer on 127.0.0.1 (no location) can watch them. Real leagues list territories."""
+    for license_type in ("highlights", "live"):
+        exists = session.scalar(
+            select(RightsGrant.id).where(
+                RightsGrant.scope_type == "league",
+                RightsGrant.scope_id == str(league.id),
+                RightsGrant.license_type == license_type,
             )
         )
+        if exists is None:
+            session.add(
+                RightsGrant(
+                    scope_type="league",
+                    scope_id=str(league.id),
+                    license_type=license_type,
+                    status="approved",
+                    worldwide=True,
+                    licensee="Courtside demo",
+                    created_by="seed-demo",
+                )
+            )
 
 
 # --- fixtures: competitions, teams, matches ---------------------------------------------------
@@ -270,9 +285,9 @@ def _describe(
 
 def describe_demo(
     session: Session, league: League, clips: Sequence[DemoClip], now: datetime
-) -> int:
+) -> dict[str, Match]:
     """The demo's competitions, teams and matches, and the metadata of its clips already in
-    the league (matched by title). Returns how many clips were described."""
+    the league (matched by title). Returns the matches by their demo key."""
     seasons = _competition_seasons(session, league)
     teams = _teams(session, league)
     matches = _matches(session, seasons, teams, now)
@@ -283,7 +298,7 @@ def describe_demo(
     for asset in assets:
         _describe(asset, by_title[asset.title], teams, matches)
     session.flush()
-    return len(assets)
+    return matches
 
 
 # --- seeding ----------------------------------------------------------------------------------
@@ -297,7 +312,7 @@ def seed_demo(
     session: Session,
     store: ObjectStore,
     *,
-    ffmpeg_bin: str,
+    settings: Settings,
     shared_clip: Path = SHARED_CLIP,
     clips: Sequence[DemoClip] = CLIPS,
 ) -> DemoSeed:
@@ -312,12 +327,39 @@ def seed_demo(
     have = _existing_titles(session, league)
     queued: list[str] = []
     with tempfile.TemporaryDirectory(prefix="courtside-demo-") as tmp:
-        for source, meta in _sources(Path(tmp), ffmpeg_bin, shared_clip, have, clips):
+        for source, meta in _sources(Path(tmp), settings.ffmpeg_bin, shared_clip, have, clips):
             with source.open("rb") as stream:
                 asset = accept_upload(session, store, partner, meta, stream, max_bytes=1 << 30)
             queued.append(asset.id)
-    describe_demo(session, league, [*clips, BUNNY], utcnow())
-    return DemoSeed(league=league.slug, partner_key=secret, queued=queued)
+    matches = describe_demo(session, league, [*clips, BUNNY], utcnow())
+    live, stream_key = _live_stream(session, partner, settings, league, matches["live"])
+    return DemoSeed(
+        league=league.slug,
+        partner_key=secret,
+        queued=queued,
+        live_stream_id=live.id,
+        stream_key=stream_key,
+    )
+
+
+def _live_stream(
+    session: Session, partner: Principal, settings: Settings, league: League, match: Match
+) -> tuple[LiveStream, str]:
+    """The demo's stream for its live match, idle until someone publishes to it; a stream
+    left from an earlier run gets a new key (keys are shown once)."""
+    existing = session.scalar(
+        select(LiveStream)
+        .join(Asset, Asset.id == LiveStream.id)
+        .where(Asset.league_id == league.id, Asset.title == LIVE_TITLE)
+        .where(LiveStream.state.not_in([LiveState.ENDED, LiveState.ERRORED]))
+    )
+    if existing is not None:
+        return live_streams.rotate_key(session, partner, existing.id)
+    data = NewStream(title=LIVE_TITLE, match_id=match.id)
+    stream, key = live_streams.create_stream(session, partner, settings, league.slug, data)
+    for lang, title in LIVE_TRANSLATIONS.items():
+        stream.asset.translations.append(AssetTranslation(lang=lang, title=title))
+    return stream, key
 
 
 def _sources(
@@ -333,3 +375,13 @@ def _sources(
         meta = UploadMeta(DEMO_LEAGUE, BUNNY.title, BUNNY.description, "bbb.mp4", "video/mp4")
         found.append((shared_clip, meta))
     return found
+
+
+def demo_publish_command(rtmp_url: str, stream_key: str) -> str:
+    """A shell line that pushes a test pattern (testsrc draws its own running clock, no
+    fonts needed) and a tone, as OBS would."""
+    return (
+        "ffmpeg -re -f lavfi -i testsrc=size=1280x720:rate=30 -re -f lavfi -i sine=frequency=440 "
+        "-c:v libx264 -preset veryfast -tune zerolatency -g 30 -b:v 3M -pix_fmt yuv420p "
+        f"-c:a aac -f flv {rtmp_url.rstrip('/')}/{stream_key}"
+    )

@@ -12,11 +12,35 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import Asset, AssetTranslation, Competition, League, Match, Season, Team, utcnow
+from core.models import (
+    LIVE_ORIGIN,
+    Asset,
+    AssetTranslation,
+    Competition,
+    League,
+    LiveState,
+    LiveStream,
+    Match,
+    RightsGrant,
+    Season,
+    Team,
+    utcnow,
+)
 from core.settings import Settings
 from core.storage import LocalObjectStore
+from ingest.live_streams import stream_for_key
 from player_api.sports import MatchStatus, match_status
-from web.demo import BUNNY, CLIPS, DEMO_LANGS, MATCHES, TEAMS, DemoClip, seed_demo
+from web.demo import (
+    BUNNY,
+    CLIPS,
+    DEMO_LANGS,
+    MATCHES,
+    TEAMS,
+    DemoClip,
+    DemoSeed,
+    demo_publish_command,
+    seed_demo,
+)
 
 # The demo's clips, each a one-second 160x90 clip (its text and links unchanged).
 TINY = tuple(
@@ -30,13 +54,19 @@ def counts(db: Session) -> dict[str, int]:
     return {m.__name__: db.scalar(select(func.count()).select_from(m)) or 0 for m in models}
 
 
+def seed_all(
+    db: Session, settings: Settings, tmp_path: Path, clips: tuple[DemoClip, ...] = TINY
+) -> DemoSeed:
+    store = LocalObjectStore(tmp_path / "store")
+    result = seed_demo(db, store, settings=settings, clips=clips)
+    db.commit()
+    return result
+
+
 def seed(
     db: Session, settings: Settings, tmp_path: Path, clips: tuple[DemoClip, ...] = TINY
 ) -> list[str]:
-    store = LocalObjectStore(tmp_path / "store")
-    result = seed_demo(db, store, ffmpeg_bin=settings.ffmpeg_bin, clips=clips)
-    db.commit()
-    return result.queued
+    return seed_all(db, settings, tmp_path, clips).queued
 
 
 @pytest.fixture
@@ -45,8 +75,10 @@ def seeded(db: Session, settings: Settings, tmp_path: Path) -> list[str]:
 
 
 def demo_assets(db: Session) -> list[Asset]:
+    """The demo's clips (its live stream's item aside)."""
     league = db.scalars(select(League).where(League.slug == "demo")).one()
-    return list(db.scalars(select(Asset).where(Asset.league_id == league.id)))
+    clips = select(Asset).where(Asset.league_id == league.id, Asset.origin != LIVE_ORIGIN)
+    return list(db.scalars(clips))
 
 
 def test_every_clip_is_queued_and_described_in_three_languages(
@@ -104,6 +136,27 @@ def test_seeding_twice_adds_nothing_and_keeps_the_live_match_live(
     ]
     assert len(live) == 1
     assert len(seeded) >= len(TINY)
+
+
+def test_the_demo_has_a_live_stream_for_its_live_match_with_a_new_key_each_run(
+    db: Session, settings: Settings, tmp_path: Path
+) -> None:
+    first = seed_all(db, settings, tmp_path)
+    stream = db.get_one(LiveStream, first.live_stream_id)
+    assert stream.state is LiveState.IDLE
+    assert stream_for_key(db, first.stream_key) == stream
+    asset = stream.asset
+    assert {asset.lang, *(t.lang for t in asset.translations)} == set(DEMO_LANGS)
+    match = db.get_one(Match, asset.match_id)
+    assert match_status(match.kickoff, match.final_whistle, utcnow()) is MatchStatus.LIVE
+    licenses = db.scalars(select(RightsGrant.license_type).where(RightsGrant.worldwide))
+    assert set(licenses) == {"highlights", "live"}
+    second = seed_all(db, settings, tmp_path)
+    assert second.live_stream_id == first.live_stream_id
+    assert stream_for_key(db, first.stream_key) is None  # rotated: keys are shown once
+    assert stream_for_key(db, second.stream_key) == stream
+    command = demo_publish_command(settings.rtmp_public_url, second.stream_key)
+    assert command.endswith(f"-f flv {settings.rtmp_public_url}/{second.stream_key}")
 
 
 @pytest.mark.usefixtures("seeded")
