@@ -335,7 +335,7 @@ class WhipSessions:
 
     def __init__(self, config: WhipConfig, directory: SessionDirectory | None) -> None:
         self._config = config
-        self._directory = directory
+        self.directory = directory
         self._sessions: dict[str, WhipSession] = {}
 
     def __len__(self) -> int:
@@ -371,8 +371,8 @@ class WhipSessions:
             or not hmac.compare_digest(record.owner, owner)
         ):
             raise NotFound("no such WHIP session")
-        if not await self.close(session_id, "deleted") and self._directory is not None:
-            await self._directory.signal_close(session_id)
+        if not await self.close(session_id, "deleted") and self.directory is not None:
+            await self.directory.signal_close(session_id)
 
     async def close(self, session_id: str, reason: str) -> bool:
         """Close a session held here; False when this process does not hold it."""
@@ -395,27 +395,27 @@ class WhipSessions:
 
     async def _lookup(self, session_id: str) -> SessionRecord | None:
         local = self._sessions.get(session_id)
-        if local is not None or self._directory is None:
+        if local is not None or self.directory is None:
             return local.record if local else None
         try:
-            return await self._directory.get(session_id)
+            return await self.directory.get(session_id)
         except RedisError as exc:
             log.warning("whip: session directory unavailable: %s", exc)
             return None
 
     async def _record(self, session: WhipSession) -> None:
-        if self._directory is None:
+        if self.directory is None:
             return
         try:
-            await self._directory.add(session.id, session.record)
+            await self.directory.add(session.id, session.record)
         except RedisError as exc:
             log.warning("whip: could not record session %s: %s", session.id, exc)
 
     async def _forget(self, session: WhipSession) -> None:
         self._sessions.pop(session.id, None)
-        if self._directory is None:
+        if self.directory is None:
             return
         try:
-            await self._directory.remove(session.id, session.record)
+            await self.directory.remove(session.id, session.record)
         except RedisError as exc:
             log.warning("whip: could not remove session %s: %s", session.id, exc)

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import av
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer, MediaRelay
 from redis.exceptions import RedisError
@@ -193,7 +194,7 @@ class WhepViewers:
 
     def __init__(self, config: WhepConfig, directory: SessionDirectory | None) -> None:
         self._config = config
-        self._directory = directory
+        self.directory = directory
         self._viewers: dict[str, WhepViewer] = {}
         self._feeds: dict[str, LiveFeed] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -233,8 +234,8 @@ class WhepViewers:
             or not hmac.compare_digest(record.owner, owner)
         ):
             raise NotFound("no such WHEP session")
-        if not await self.close(viewer_id, "deleted") and self._directory is not None:
-            await self._directory.signal_close(viewer_id)
+        if not await self.close(viewer_id, "deleted") and self.directory is not None:
+            await self.directory.signal_close(viewer_id)
 
     async def close(self, viewer_id: str, reason: str) -> bool:
         viewer = self._viewers.get(viewer_id)
@@ -255,9 +256,9 @@ class WhepViewers:
 
     async def _check_capacity(self, stream_id: str) -> None:
         count = sum(1 for v in self._viewers.values() if v.stream_id == stream_id)
-        if self._directory is not None:
+        if self.directory is not None:
             with contextlib.suppress(RedisError):
-                count = max(count, await self._directory.count(KIND, stream_id))
+                count = max(count, await self.directory.count(KIND, stream_id))
         if count >= self._config.max_viewers:
             raise CapacityReached(
                 f"this stream already has its maximum of {self._config.max_viewers} preview "
@@ -267,7 +268,7 @@ class WhepViewers:
     async def _open_feed(self, stream_id: str) -> LiveFeed:
         try:
             feed = await LiveFeed.open(f"{self._config.rtmp_url}/{stream_id}")
-        except OSError as exc:
+        except (OSError, av.FFmpegError) as exc:
             log.warning("whep: feed of %s could not be opened: %s", stream_id, exc)
             raise Conflict(
                 "the stream's feed is not reachable yet; try again in a moment"
@@ -277,19 +278,19 @@ class WhepViewers:
 
     async def _lookup(self, viewer_id: str) -> SessionRecord | None:
         local = self._viewers.get(viewer_id)
-        if local is not None or self._directory is None:
+        if local is not None or self.directory is None:
             return local.record if local else None
         try:
-            return await self._directory.get(viewer_id)
+            return await self.directory.get(viewer_id)
         except RedisError as exc:
             log.warning("whep: session directory unavailable: %s", exc)
             return None
 
     async def _record(self, viewer: WhepViewer) -> None:
-        if self._directory is None:
+        if self.directory is None:
             return
         try:
-            await self._directory.add(viewer.id, viewer.record)
+            await self.directory.add(viewer.id, viewer.record)
         except RedisError as exc:
             log.warning("whep: could not record viewer %s: %s", viewer.id, exc)
 
@@ -300,6 +301,6 @@ class WhepViewers:
         if not feed.viewers and self._feeds.get(viewer.stream_id) is feed:
             del self._feeds[viewer.stream_id]
             await feed.close()
-        if self._directory is not None:
+        if self.directory is not None:
             with contextlib.suppress(RedisError):
-                await self._directory.remove(viewer.id, viewer.record)
+                await self.directory.remove(viewer.id, viewer.record)

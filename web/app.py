@@ -94,24 +94,25 @@ def _add_webrtc(app: FastAPI, settings: Settings) -> None:
     host addresses (process-wide: see core.webrtc)."""
     if settings.webrtc_host_addresses:
         restrict_host_addresses(settings.webrtc_host_addresses)
-    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=1)
-    directory = SessionDirectory(client)
-    app.state.webrtc_redis = client
-    app.state.whip = WhipSessions(WhipConfig.from_settings(settings), directory)
-    app.state.whep = WhepViewers(WhepConfig.from_settings(settings), directory)
+    app.state.whip = WhipSessions(WhipConfig.from_settings(settings), None)
+    app.state.whep = WhepViewers(WhepConfig.from_settings(settings), None)
 
 
 @asynccontextmanager
 async def _webrtc_running(app: FastAPI) -> AsyncIterator[None]:
-    """Close signals from other processes, record refreshes; every session ends with us."""
+    """The Redis session directory (its client belongs to this event loop), close signals
+    from other processes, record refreshes; every session ends with the server."""
+    settings: Settings = app.state.settings
     whip: WhipSessions = app.state.whip
     whep: WhepViewers = app.state.whep
+    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=1)
+    whip.directory = whep.directory = SessionDirectory(client)
 
     async def close(session_id: str) -> None:
         await whip.close(session_id, "deleted") or await whep.close(session_id, "deleted")
 
     tasks = [
-        asyncio.ensure_future(listen_for_close(app.state.webrtc_redis, close)),
+        asyncio.ensure_future(listen_for_close(client, close)),
         asyncio.ensure_future(whip.refresh_records()),
         asyncio.ensure_future(whep.refresh_records()),
     ]
@@ -123,7 +124,8 @@ async def _webrtc_running(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
         await whip.close_all("server_stopping")
         await whep.close_all("server_stopping")
-        await app.state.webrtc_redis.aclose()
+        whip.directory = whep.directory = None
+        await client.aclose()
 
 
 def _redis(settings: Settings) -> redis.Redis:
