@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.models import LiveState, LiveStream
 from core.settings import Settings
 from core.webrtc import candidate_addresses
 from ingest.whip import WhipSessions
@@ -197,4 +198,31 @@ def test_delete_reaching_another_process_closes_the_session(
         deadline = time.monotonic() + 5
         while len(held(whip_app)) and time.monotonic() < deadline:
             time.sleep(0.05)
+    assert len(held(whip_app)) == 0
+
+
+@pytest.mark.parametrize(
+    ("publishing", "state", "message"),
+    [
+        (True, LiveState.CONNECTING, "already has a publisher"),
+        (False, LiveState.ENDED, "cannot start again"),
+    ],
+)
+def test_a_stream_that_cannot_take_this_publisher_is_a_conflict(
+    client: TestClient,
+    whip_app: FastAPI,
+    db: Session,
+    partner_key: str,
+    offer: str,
+    publishing: bool,
+    state: LiveState,
+    message: str,
+) -> None:
+    stream_id, key = create_stream(client, partner_key)
+    stream = db.get_one(LiveStream, stream_id)
+    stream.publishing, stream.state = publishing, state
+    db.commit()
+    got, headers = whip(client, stream_id, key, offer)
+    assert (got, error_code(headers)) == (409, "conflict")
+    assert message in headers["_body"]
     assert len(held(whip_app)) == 0
