@@ -27,6 +27,8 @@ from core.settings import Settings
 from ingest.uploads import league_by_slug
 
 LIVE_TASK = "transcode.run_live"
+# Sent (after commit) when a stream ends: its DVR becomes the full-replay asset.
+LIVE_REPLAY_TASK = "transcode.live_replay"
 STREAM_KEY_PREFIX = "cs_live_"
 # The stream accepts a publisher in these states (``live``: one that dropped is returning).
 STARTABLE = (LiveState.IDLE, LiveState.CONNECTING, LiveState.LIVE)

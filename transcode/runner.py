@@ -8,10 +8,13 @@ on a full pipe, and progress callbacks run on the caller's thread.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -27,6 +30,7 @@ PROGRESS_INTERVAL_S = 0.5
 RUNNING_FRACTION_CAP = 0.99
 _MAX_LINE_BYTES = 8192
 _READER_JOIN_S = 5.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 ProgressCallback = Callable[[float], None]
 
@@ -226,3 +230,72 @@ def _decode(data: bytes) -> str:
 
 def _tail_of(text: str) -> str:
     return "".join(text.splitlines(keepends=True)[-STDERR_TAIL_LINES:])
+
+
+class LongProcess:
+    """A long-running ffmpeg (a live encoder) the caller drives: ``-progress`` lines are read
+    on a thread and handed out without blocking, stderr keeps its tail, and :meth:`stop` kills
+    the whole process group. On Linux the child also dies with the thread that started it, so
+    a worker process killed with SIGKILL leaves no encoder behind to fight its successor."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self._popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            # Resolved here, not in the child: after fork only the prctl call itself runs.
+            preexec_fn=_die_with_parent_hook(),
+        )
+        self._stdout = _LineQueue(self._popen.stdout)
+        self._stderr = _StderrTail(self._popen.stderr)
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    def lines(self) -> list[str]:
+        """The progress lines written since the last call (never blocks)."""
+        lines: list[str] = []
+        while True:
+            try:
+                line = self._stdout.get(timeout=0)
+            except queue.Empty:
+                return lines
+            if line is not None:
+                lines.append(line)
+
+    def poll(self) -> int | None:
+        """The exit status, or None while it runs."""
+        return self._popen.poll()
+
+    def stop(self, grace_s: float = 3.0) -> int:
+        """SIGINT first (ffmpeg then finishes its current segment and playlists), SIGKILL for
+        the group after ``grace_s``; returns the exit status."""
+        if self._popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._popen.pid, signal.SIGINT)
+            try:
+                self._popen.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                _kill_group(self._popen)
+        self._close()
+        return self._popen.returncode
+
+    def stderr_tail(self) -> str:
+        return self._stderr.text()
+
+    def _close(self) -> None:
+        for pipe in (self._popen.stdout, self._popen.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """For the child before exec (Linux): SIGKILL me when the thread that started me exits."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return functools.partial(prctl, _PR_SET_PDEATHSIG, signal.SIGKILL)
