@@ -28,6 +28,7 @@ TASK_MODULES = [
     "ingest.chunk_tasks",
     "player_api.view_tasks",
     "ingest.live_supervisor",
+    "ingest.live_clip_tasks",
     "ingest.live_tasks",
 ]
 # Which queue each task goes to; a task not listed goes to "default".

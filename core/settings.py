@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     live_cpu_budget_cores: float = Field(default=1.5, gt=0, le=64)
     # A live task silent this long (publisher still there) is replaced by a new one.
     live_takeover_after_s: int = Field(default=8, ge=2, le=300)
+    # The longest clip a partner may cut from a live stream's DVR (rights limits apply too).
+    live_clip_max_s: int = Field(default=600, ge=1, le=3600)
     # A live encoder that completes no segment for this long (input silent) is restarted.
     live_stall_s: float = Field(default=8.0, ge=2, le=120)
     # WebRTC: WHEP preview viewers per stream, and the host addresses ICE may offer (empty:

@@ -6,19 +6,30 @@ The task keeps its name ``transcode.process_asset`` (and so its queue, ``transco
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 
 from celery import Task
+from sqlalchemy.orm import Session
 
 from core.celery_app import app, app_settings
 from core.db import engine_for, make_sessionmaker
 from core.errors import Retryable
+from core.models import LIVE_ORIGIN, Asset
 from core.storage import make_object_store
 from ingest.chunk_tasks import start_chunked
 from rights.clip_limits import check_clip
 from transcode.publish import Chunking, Toolbox, give_up
 from transcode.publish import process_asset as run_processing
 from transcode.validate import InputLimits
+
+
+def _clip_gate(session: Session, asset_id: str, duration_s: float, now: datetime) -> None:
+    """The licence's clip limits, for clips only: a live stream's replay is the stream
+    itself (its live licence covers it), not a clip cut from it."""
+    if session.get_one(Asset, asset_id).origin == LIVE_ORIGIN:
+        return
+    check_clip(session, asset_id, duration_s, now)
 
 
 @lru_cache(maxsize=1)
@@ -30,7 +41,7 @@ def _toolbox() -> Toolbox:
         ffmpeg_bin=settings.ffmpeg_bin,
         ffprobe_bin=settings.ffprobe_bin,
         timeout_s=settings.transcode_timeout_s,
-        gate=check_clip,
+        gate=_clip_gate,
         segment_s=settings.hls_segment_s,
         limits=InputLimits.from_settings(settings),
         stuck_after_s=settings.stuck_after_s,

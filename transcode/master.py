@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from transcode.playlists import MasterEntry, combined, measure, parse_master, render_master
+from transcode.playlists import (
+    MasterEntry,
+    combined,
+    measure,
+    parse_attributes,
+    parse_master,
+    render_master,
+)
 
 MASTER = "master.m3u8"
 AUDIO_CODEC = "mp4a.40.2"
@@ -40,8 +47,22 @@ def rung_from_ffmpeg_master(
     variant = parse_master((root / master).read_text())[0]
     width, _, height = variant.attributes.get("RESOLUTION", "0x0").partition("x")
     playlist = (Path(master).parent / variant.uri).as_posix()
-    codecs = video_codecs(variant.attributes.get("CODECS", ""))
+    codecs = video_codecs(variant.attributes.get("CODECS", "")) or avc1_of(root / playlist)
     return VideoRung(name, playlist, int(width), int(height), codecs, frame_rate)
+
+
+def avc1_of(playlist: Path) -> str:
+    """``avc1.PPCCLL`` from the avcC box of a media playlist's init segment, "" if none.
+
+    ffmpeg 5.1's HLS muxer writes the H.264 CODECS only for Annex B extradata, so a rung
+    stream-copied from an MP4 (avcC extradata) gets none in ffmpeg's own master."""
+    maps = [line for line in playlist.read_text().splitlines() if line.startswith("#EXT-X-MAP")]
+    uri = parse_attributes(maps[0].partition(":")[2]).get("URI", "") if maps else ""
+    init = playlist.parent / uri
+    data = init.read_bytes()[:65536] if uri and init.is_file() else b""
+    at = data.find(b"avcC")
+    # The box body: configurationVersion, then profile, compatibility and level bytes.
+    return "avc1." + data[at + 5 : at + 8].hex() if at >= 0 and len(data) >= at + 8 else ""
 
 
 def write_master(

@@ -27,6 +27,7 @@ from core.webrtc import restrict_host_addresses
 from core.webrtc_sessions import SessionDirectory, listen_for_close
 from ingest.feed_routes import pull_router
 from ingest.feed_routes import router as feeds_router
+from ingest.live_clip_routes import router as live_clips_router
 from ingest.live_routes import hooks_router as live_hooks_router
 from ingest.live_routes import router as live_router
 from ingest.resumable_routes import router as uploads_router
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router, assets_router, playback_router, accounts_router, rights_router,
         fixtures_router, uploads_router, webhooks_router, pull_router, feeds_router,
         sports_router, teams_router, live_hooks_router, live_router, whip_router, whep_router,
+        live_clips_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

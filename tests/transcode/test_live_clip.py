@@ -30,6 +30,9 @@ from transcode.live_clip import (
     top_variant,
 )
 from transcode.live_replay import StillLive, build_replay
+from transcode.master import rung_from_ffmpeg_master
+from transcode.quick import COPY_MASTER, remux_command
+from transcode.runner import run_ffmpeg
 
 T0 = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
 # The fixture: session 1 is 0..8 s (seq 0-7), the publisher is away 3 s, session 2 is 11..17 s
@@ -231,3 +234,15 @@ def test_a_stream_still_on_air_has_no_replay_yet(
     write_live_layout(store, "onair", rendered, start=T0, ended=False)
     with pytest.raises(StillLive):
         build_replay(CutTools(store), "onair", tmp_path / "replay")
+
+
+def test_the_cut_copied_into_a_rung_announces_its_h264_codec(
+    store: LocalObjectStore, dvr: Dvr, tmp_path: Path
+) -> None:
+    source = cut(store, dvr, tmp_path / "cut", 1.4, 5.6)
+    out = tmp_path / "hls"
+    argv = remux_command("ffmpeg", source, out, has_audio=True, segment_s=4, copy_audio=True)
+    run_ffmpeg(argv, timeout_s=60)
+    rung = rung_from_ffmpeg_master(out, COPY_MASTER, "360p", 25.0)
+    # ffmpeg's own master has no video CODECS for a copy from MP4; the init segment has it.
+    assert rung.codecs.startswith("avc1.64")
