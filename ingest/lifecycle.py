@@ -7,8 +7,13 @@
   ``stuck_after_s`` is re-queued, or failed as ``stuck`` after its third attempt; an asset
   queued for twice that long has its lost message sent again.
 - ``ingest.reconcile_storage`` (beat, hourly): objects under ``hls/``, ``sources/``,
-  ``thumbs/`` and ``work/`` that belong to no live asset, and attempt prefixes that lost
-  (published output or chunk work), are deleted.
+  ``thumbs/``, ``work/`` and ``live/`` that belong to no live asset, and attempt prefixes that
+  lost (published output or chunk work), are deleted.
+
+A live stream's asset is its live task's business while the stream is on (it stays
+``processing`` for hours, heartbeating the stream row, not the asset): the watchdog leaves it
+alone until the stream has ended or errored. Its ``live/<id>/`` objects go only with the
+asset (deleted, or vanished past the grace).
 
 The object store keeps no modification times we can read, so "old enough" comes from the
 database for known assets (their last update or heartbeat) and, for keys whose asset does not
@@ -28,7 +33,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import chain
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from core.auth import Principal
@@ -37,7 +42,7 @@ from core.db import engine_for, make_sessionmaker, session_scope
 from core.errors import ObjectNotFound
 from core.events import ASSET_DELETED, ASSET_FAILED, emit
 from core.logging import fields
-from core.models import Asset, AssetStatus, ResumableUpload, utcnow
+from core.models import Asset, AssetStatus, LiveState, LiveStream, ResumableUpload, utcnow
 from core.storage import ObjectStore, make_object_store
 from ingest.resumable import UploadState, part_prefix
 from ingest.uploads import PROCESS_TASK, get_asset_for
@@ -57,7 +62,7 @@ STUCK_MESSAGE = (
 WATCHDOG_BATCH = 200
 # Longer than any upload or processing attempt lasts: nothing younger is touched.
 RECONCILE_GRACE_S = 24 * 3600
-MEDIA_ROOTS = ("hls/", "sources/", "thumbs/", "work/")
+MEDIA_ROOTS = ("hls/", "sources/", "thumbs/", "work/", "live/")
 # Roots whose folders are per attempt: ``hls/<id>/<n>/`` (published output) and
 # ``work/<id>/<n>/`` (chunks of a long source, removed by the join).
 ATTEMPT_ROOTS = ("hls", "work")
@@ -158,10 +163,19 @@ def watchdog(
     return report
 
 
+def _not_on_air() -> ColumnElement[bool]:
+    """No live stream that has not ended stands behind the asset."""
+    on_air = select(LiveStream.id).where(
+        LiveStream.id == Asset.id,
+        LiveStream.state.not_in((LiveState.ENDED, LiveState.ERRORED)),
+    )
+    return ~exists(on_air)
+
+
 def _locked_assets(session: Session, *conditions: ColumnElement[bool]) -> list[Asset]:
     query = (
         select(Asset)
-        .where(*conditions)
+        .where(*conditions, _not_on_air())
         .options(lazyload(Asset.league))
         .order_by(Asset.updated_at)
         .limit(WATCHDOG_BATCH)
