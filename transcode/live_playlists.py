@@ -62,8 +62,10 @@ class RungPlaylist:
         playlist only: RFC 8216 forbids changing it later)."""
         if self.segments and segment.seq <= self.segments[-1].seq:
             raise ValueError(f"segment {segment.seq} is not after {self.segments[-1].seq}")
-        if not self.segments and segment.discontinuity and segment.seq > 0:
-            self.discontinuity_sequence += 1
+        if not self.segments and segment.discontinuity:
+            # A first segment never carries the tag: it is counted in the sequence instead
+            # (the very first segment of a stream follows nothing, so it counts for nothing).
+            self.discontinuity_sequence += segment.seq > 0
             segment = replace(segment, discontinuity=False)
         self.segments.append(segment)
 
