@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from pathlib import Path
+from statistics import median
 from typing import Any, BinaryIO
 
 from core.errors import InvalidInput, NotFound
@@ -115,12 +117,41 @@ def read_dvr(store: ObjectStore, stream_id: str) -> Dvr:
 
 
 def parse_dvr(text: str, folder: str) -> Dvr:
-    """A media playlist's segments, keys under ``folder``; a segment without its own
-    program date time follows the previous one."""
+    """A media playlist's segments, keys under ``folder``, on a steady timeline (see
+    :func:`steady`); a segment without its own program date time follows the previous one."""
     reader = _DvrReader(folder)
     for line in (raw.strip() for raw in text.splitlines()):
         reader.feed(line)
-    return Dvr(tuple(reader.segments), reader.ended)
+    return Dvr(tuple(steady(reader.segments)), reader.ended)
+
+
+def steady(segments: Sequence[DvrSegment]) -> list[DvrSegment]:
+    """Within each run of one encoder (same init segment, consecutive numbers) the media is
+    continuous, so its segments are placed end to end from the run's median anchor (each
+    program date time less the media time before it). A live encoder that stamps segments
+    with the wall clock when they complete jitters by tens of milliseconds, and can be off
+    by more on a run's first segment; the median ignores both, and spans then map onto the
+    media that is really there."""
+    steadied: list[DvrSegment] = []
+    for run in _runs(segments):
+        offsets = list(accumulate((s.duration_s for s in run[:-1]), initial=0.0))
+        anchor = median(s.pdt.timestamp() - offset for s, offset in zip(run, offsets, strict=True))
+        steadied += [
+            replace(s, pdt=datetime.fromtimestamp(anchor + offset, UTC))
+            for s, offset in zip(run, offsets, strict=True)
+        ]
+    return steadied
+
+
+def _runs(segments: Sequence[DvrSegment]) -> list[list[DvrSegment]]:
+    runs: list[list[DvrSegment]] = []
+    for segment in segments:
+        last = runs[-1][-1] if runs else None
+        if last and last.init_key == segment.init_key and last.seq + 1 == segment.seq:
+            runs[-1].append(segment)
+        else:
+            runs.append([segment])
+    return runs
 
 
 @dataclass

@@ -1,13 +1,20 @@
-"""Clip from live and live to VOD with a real worker: the live fixture writes a stream's DVR
-objects into the stack's store (no live transcoder needed), then the partner API and the
-Celery tasks do the rest."""
+"""Clip from live and live to VOD with real workers.
+
+First from the live fixture, which writes a stream's DVR objects into the stack's store (no
+live transcoder involved), then from a real RTMP publisher through the live transcoder: a clip
+cut while it is on air, and its replay once the publisher has gone past the grace.
+
+One live stack for the module, on a Redis database of its own: a colleague's stack running at
+the same time must not take (or flush) this one's tasks."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess  # noqa: TID251 - ffprobe reads the published replay from the store
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,11 +27,25 @@ from core.models import Asset, AssetStatus, LiveState, LiveStream
 from core.storage import LocalObjectStore
 from ingest.live_streams import LIVE_REPLAY_TASK
 from tests.functional.hls_checks import check_playback
-from tests.functional.stack import E2E_REDIS_URL, Stack, make_partner, wait_for_status
+from tests.functional.stack import Stack, make_partner, running_stack, wait_for_status
 from tests.live_fixtures import LiveLayout, render_sessions, write_live_layout
+from transcode.live_clip import Dvr, NoDvr, read_dvr
 
 pytestmark = pytest.mark.e2e
 LEAGUE = "e2e-live-clips"
+REDIS_URL = "redis://127.0.0.1:6379/7"
+GRACE_S = 2
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    overrides = {
+        "COURTSIDE_REDIS_URL": REDIS_URL,
+        "COURTSIDE_LIVE_RECONNECT_GRACE_S": str(GRACE_S),
+        "COURTSIDE_LIVE_CPU_BUDGET_CORES": "0.5",  # a cheap ladder on a shared machine
+    }
+    with running_stack(tmp_path_factory.mktemp("live-vod"), live=True, overrides=overrides) as up:
+        yield up
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +134,7 @@ def test_an_ended_stream_becomes_its_own_replay(
     stack: Stack, client: httpx2.Client, partner: str, rendered: Path
 ) -> None:
     layout = on_air(stack, client, partner, rendered, ended=True)
-    sender = Celery(broker=E2E_REDIS_URL)
+    sender = Celery(broker=REDIS_URL)
     sender.send_task(LIVE_REPLAY_TASK, args=[layout.stream_id], queue="transcode")
     sender.send_task(LIVE_REPLAY_TASK, args=[layout.stream_id], queue="transcode")  # redelivered
     ready = wait_for_status(client, layout.stream_id, partner, {"ready", "failed"})
@@ -139,3 +160,101 @@ def probe_master(path: Path) -> dict[str, list[dict[str, str]]]:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
     probed: dict[str, list[dict[str, str]]] = json.loads(done.stdout)
     return probed
+
+
+# --- through the real live pipeline ----------------------------------------------------------
+
+
+def publish(rtmp_url: str, key: str, log: Path) -> subprocess.Popen[bytes]:
+    """A live publisher: a 640x360 test pattern and a tone, in real time."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+                "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+                "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+                "-g", "25", "-pix_fmt", "yuv420p", "-b:v", "800k",
+                "-c:a", "aac", "-b:a", "64k", "-f", "flv", f"{rtmp_url}/{key}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def stored_dvr(stack: Stack, stream_id: str) -> Dvr | None:
+    try:
+        return read_dvr(LocalObjectStore(stack.media_dir), stream_id)
+    except NoDvr:
+        return None
+
+
+def segments(stack: Stack, stream_id: str) -> int:
+    dvr = stored_dvr(stack, stream_id)
+    return len(dvr.segments) if dvr else 0
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def stream_state(stack: Stack, stream_id: str) -> LiveState:
+    with stack.sessions() as session:
+        return session.get_one(LiveStream, stream_id).state
+
+
+def test_a_real_stream_is_clipped_on_air_then_replayed(
+    stack: Stack, client: httpx2.Client, partner: str, tmp_path: Path
+) -> None:
+    created = client.post(
+        "/v1/live", json={"league": LEAGUE, "title": "Derby"}, headers=auth(partner)
+    )
+    assert created.status_code == 201, created.text
+    stream_id, key = str(created.json()["id"]), str(created.json()["stream_key"])
+    publisher = publish(stack.rtmp_url, key, tmp_path / "publisher.log")
+    try:
+        wait_for("eight segments in the DVR", lambda: segments(stack, stream_id) >= 8, 60)
+        asked = time.monotonic()
+        response = client.post(
+            f"/v1/live/{stream_id}/clips",
+            json={"title": "Chance", "start_s": 2.5, "end_s": 6.5},
+            headers=auth(partner),
+        )
+        assert response.status_code == 202, response.text
+        clip_id = str(response.json()["id"])
+        playable = wait_playable(client, clip_id, partner)
+        print(f"clip from a real live stream: request to playable {time.monotonic() - asked:.2f} s")  # noqa: T201
+        assert playable["status"] in ("processing", "ready"), playable
+    finally:
+        stop(publisher)
+    ready = wait_for_status(client, clip_id, partner, {"ready", "failed"})
+    assert ready["status"] == "ready", ready
+    assert ready["duration_s"] == pytest.approx(4.0, abs=0.15)
+
+    ended = LiveState.ENDED
+    wait_for("the stream to end", lambda: stream_state(stack, stream_id) is ended, GRACE_S + 40)
+    dvr = stored_dvr(stack, stream_id)
+    assert dvr is not None
+    assert dvr.ended
+    recorded_s = sum(segment.duration_s for segment in dvr.segments)
+    replay = wait_for_status(client, stream_id, partner, {"ready", "failed"}, timeout_s=240)
+    assert replay["status"] == "ready", replay
+    assert replay["duration_s"] == pytest.approx(recorded_s, abs=0.2)
+    with session_scope(stack.sessions) as session:
+        assert (session.get_one(Asset, stream_id).master_key or "").startswith(f"hls/{stream_id}/")

@@ -23,6 +23,7 @@ from transcode.live_clip import (
     cut_span,
     edge_command,
     parse_codecs,
+    parse_dvr,
     placement,
     plan_parts,
     read_dvr,
@@ -246,3 +247,17 @@ def test_the_cut_copied_into_a_rung_announces_its_h264_codec(
     rung = rung_from_ffmpeg_master(out, COPY_MASTER, "360p", 25.0)
     # ffmpeg's own master has no video CODECS for a copy from MP4; the init segment has it.
     assert rung.codecs.startswith("avc1.64")
+
+
+def test_segments_of_one_encoder_run_are_laid_end_to_end_from_the_median_anchor() -> None:
+    # As a live encoder stamping segments when they complete wrote them: the first stamp is
+    # off by over a second, the others jitter by ~20 ms.
+    stamps = ["55.316", "54.656", "55.647", "56.647", "57.647", "58.647", "59.647"]
+    lines = ["#EXTM3U", "#EXT-X-MEDIA-SEQUENCE:0", '#EXT-X-MAP:URI="init-1.mp4"']
+    for seq, stamp in enumerate(stamps):
+        lines += [f"#EXT-X-PROGRAM-DATE-TIME:2026-11-30T04:41:{stamp}Z", "#EXTINF:1.000,"]
+        lines.append(f"{seq}.m4s")
+    dvr = parse_dvr("\n".join(lines), "live/s/360p")
+    starts = [segment.pdt for segment in dvr.segments]
+    anchor = datetime(2026, 11, 30, 4, 41, 53, 647000, tzinfo=UTC)
+    assert starts == [anchor + timedelta(seconds=n) for n in range(len(stamps))]
