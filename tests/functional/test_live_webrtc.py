@@ -9,6 +9,7 @@ clock-stamped picture with ffmpeg over RTMP and reads the stamps off the frames 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess  # noqa: TID251 - ffprobe of the edge's feed
@@ -28,7 +29,7 @@ from core.models import League, RightsGrant
 from core.webrtc import wait_connected
 from tests.conftest import bearer
 from tests.functional.stack import Stack, make_partner, running_stack
-from tests.webrtc_peers import publisher_offer
+from tests.webrtc_peers import publisher_offer, viewer_offer
 
 pytestmark = pytest.mark.timeout(240)
 LOOPBACK_ONLY = {"COURTSIDE_WEBRTC_HOST_ADDRESSES": '["127.0.0.1"]'}
@@ -167,3 +168,37 @@ def test_whep_preview_of_an_rtmp_publish_and_its_frame_latency(stack: Stack, par
     print(f"WHEP frame latency over {len(samples)} frames: p50 {median:.0f} ms, p95 {p95:.0f} ms")  # noqa: T201 - the figure
     # The target is 500 ms; other tests share these two cores, so the check is looser.
     assert median < 1500
+
+
+def test_whep_viewers_are_closed_when_the_feed_ends(stack: Stack, partner: str) -> None:
+    """The publisher stops: the server's feed reader times out and closes its viewers."""
+    stream_id, key = new_stream(stack, partner)
+    publishing = contextlib.ExitStack()
+
+    async def seconds_until_closed() -> float | None:
+        pc, offer = await viewer_offer()
+        headers = {**bearer(partner), "Content-Type": "application/sdp"}
+        async with httpx2.AsyncClient(base_url=stack.base_url, timeout=30) as client:
+            response = await client.post(
+                f"/v1/live/{stream_id}/whep", content=offer, headers=headers
+            )
+        assert response.status_code == 201, response.text
+        await pc.setRemoteDescription(RTCSessionDescription(response.text, "answer"))
+        ended = asyncio.Event()
+        pc.on("connectionstatechange", ended.set)
+        try:
+            assert await wait_connected(pc), "the WHEP viewer did not connect"
+            ended.clear()
+            await asyncio.to_thread(publishing.close)
+            left = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), 40)
+            return None if pc.connectionState == "connected" else time.monotonic() - left
+        finally:
+            await pc.close()
+
+    with publishing:
+        publishing.enter_context(clock_publisher("ffmpeg", f"{stack.rtmp_url}/{key}"))
+        wait_until_previewable(stack.base_url, stream_id, partner)
+        closed_after = asyncio.run(seconds_until_closed())
+    assert closed_after is not None, "the server kept the viewer after the feed ended"
