@@ -60,7 +60,7 @@ async function showHome() {
 
 async function latestPerLeague(leagues) {
   const pages = await Promise.all(leagues.slice(0, 20).map((league) =>
-    api(`/v1/highlights?league=${encodeURIComponent(league.slug)}&limit=${PER_LEAGUE}`).catch(() => ({ items: [] }))));
+    api(`/v1/highlights?league=${encodeURIComponent(league.slug)}&live=false&limit=${PER_LEAGUE}`).catch(() => ({ items: [] }))));
   return leagues.map((league, i) => ({ league, items: (pages[i] && pages[i].items) || [] })).filter((g) => g.items.length);
 }
 
