@@ -8,11 +8,13 @@ is one short transaction, so a live task never holds a connection between heartb
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.celery_app import enqueue_after_commit
@@ -58,6 +60,41 @@ def claim_stream(
     return _rowcount(result) == 1
 
 
+def holder_token(task_id: str) -> str:
+    """What a live task writes in ``task_id``: the Celery task id, and the host and process
+    running it, so that a successor on the same host can tell that it died."""
+    return f"{task_id}@{socket.gethostname()[:16]}:{os.getpid()}"
+
+
+def holder_gone(token: str) -> bool:
+    """The token names a process of this host that no longer exists."""
+    _, _, place = token.rpartition("@")
+    host, _, pid = place.rpartition(":")
+    if host != socket.gethostname()[:16] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _take(session: Session, stream_id: str, holder: str, token: str, now: datetime) -> bool:
+    result = session.execute(
+        update(LiveStream)
+        .where(
+            LiveStream.id == stream_id,
+            LiveStream.state.in_(ACTIVE),
+            LiveStream.task_id == holder,
+        )
+        .values(task_id=token, heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
 def _rowcount(result: object) -> int:
     count = getattr(result, "rowcount", 0)
     return int(count) if isinstance(count, int) else 0
@@ -74,9 +111,21 @@ class DbLiveControl:
     viewers: redis.Redis | None = None
 
     def claim(self) -> bool:
+        """Hold the stream: free, stale, or held by a process of this host that is gone (a
+        pool process killed a moment ago: its heartbeat is still fresh, but no need to wait)."""
+        now = utcnow()
         with session_scope(self.sessions) as session:
-            return claim_stream(
-                session, self.stream_id, self.task_id, utcnow(), self.settings.live_takeover_after_s
+            if claim_stream(
+                session, self.stream_id, self.task_id, now, self.settings.live_takeover_after_s
+            ):
+                return True
+            holder = session.scalar(
+                select(LiveStream.task_id).where(LiveStream.id == self.stream_id)
+            )
+            return (
+                holder is not None
+                and holder_gone(holder)
+                and _take(session, self.stream_id, holder, self.task_id, now)
             )
 
     def stream_timing(self) -> tuple[float, int]:

@@ -1,10 +1,11 @@
 """The live task: one per live stream, on the ``live`` queue, for as long as the stream runs.
 
 Sent by ``on_publish`` (``ingest.live_streams.send_live_task``) and by the supervisor beat for
-a stream whose task went silent. A message redelivered after its worker process died
-(``task_reject_on_worker_lost``) carries the same task id, so it may claim the stream again at
-once; any other task finding a fresh heartbeat that is not its own leaves quietly. No
-automatic retries: a failure ends the stream as ``errored``.
+a stream whose task went silent. The holder is recorded as ``<task id>@<host>:<pid>``: a
+message redelivered after its pool process was killed (``task_reject_on_worker_lost``) finds
+that process gone on its own host and claims the stream at once; a task finding a fresh
+heartbeat of a live holder (a duplicate, or a redelivery after the broker's visibility
+timeout) leaves quietly. No automatic retries: a failure ends the stream as ``errored``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from core.db import engine_for, make_sessionmaker
 from core.logging import fields
 from core.settings import Settings
 from core.storage import ObjectStore, make_object_store
-from ingest.live_control import DbLiveControl
+from ingest.live_control import DbLiveControl, holder_token
 from ingest.live_streams import LIVE_TASK
 from transcode.live_session import LiveConfig, LiveTask
 
@@ -69,7 +70,8 @@ def run_live(self: Task[[str], str], stream_id: str) -> str:
     """Claim the stream and run it until it ends or another task takes it over; returns
     ``duplicate``, ``ended``, ``errored``, ``lost`` or ``gone``."""
     settings = app_settings()
-    control = DbLiveControl(_sessions(), settings, stream_id, str(self.request.id), _redis())
+    token = holder_token(str(self.request.id))
+    control = DbLiveControl(_sessions(), settings, stream_id, token, _redis())
     if not control.claim():
         log.info("live stream held by another task", extra=fields(stream_id=stream_id))
         return "duplicate"

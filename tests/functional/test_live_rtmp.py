@@ -328,8 +328,10 @@ def test_a_killed_worker_process_is_replaced_and_the_stream_continues(on_air: On
     before = on_air.last_seq()
     os.kill(pool_process, signal.SIGKILL)
     killed_at = time.monotonic()
-    wait_until("segments after the takeover", lambda: on_air.last_seq() >= before + 3, 40)
-    on_air.notes["takeover_s"] = time.monotonic() - killed_at
+    wait_until("a segment after the takeover", lambda: on_air.last_seq() >= before + 2, 30)
+    # About 2 s of restart and a 1 s segment; the rest is slack for a busy machine.
+    assert time.monotonic() - killed_at < 20
+    wait_until("more segments", lambda: on_air.last_seq() >= before + 4, 20)
     for rung in RUNGS:
         dvr = on_air.playlist(rung, "dvr.m3u8")
         seqs = [s.seq for s in dvr.segments]

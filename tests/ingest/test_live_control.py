@@ -3,6 +3,7 @@ leaving streams on air alone."""
 
 from __future__ import annotations
 
+import subprocess  # noqa: TID251 - a process that has exited, for its pid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from core.models import Asset, AssetStatus, Event, League, LiveState, LiveStream
 from core.settings import Settings
 from core.storage import LocalObjectStore
 from ingest.lifecycle import reconcile_storage, watchdog
-from ingest.live_control import DbLiveControl, claim_stream
+from ingest.live_control import DbLiveControl, claim_stream, holder_gone, holder_token
 from ingest.live_streams import LIVE_REPLAY_TASK
 from ingest.uploads import PROCESS_TASK
 from tests.queues import forget_sent, sent
@@ -77,6 +78,22 @@ def test_a_stale_holder_is_taken_over_and_its_next_heartbeat_fails(
     assert not old.heartbeat({})
     db.refresh(stream)
     assert stream.task_id == "task-2"
+
+
+def test_a_holder_process_gone_from_this_host_is_replaced_at_once(
+    db: Session, sessions: sessionmaker[Session], stream: LiveStream
+) -> None:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    dead = holder_token("task-1").rsplit(":", 1)[0] + f":{child.pid}"
+    assert holder_gone(dead)
+    assert not holder_gone(holder_token("task-1"))  # this very process
+    assert not holder_gone(f"task-1@another-host:{child.pid}")
+    assert control(sessions, stream, dead).claim()
+    assert control(sessions, stream, holder_token("task-1")).claim()  # heartbeat still fresh
+    assert not control(sessions, stream, "task-3@another-host:1").claim()
+    db.refresh(stream)
+    assert stream.task_id == holder_token("task-1")
 
 
 def test_no_task_claims_an_ended_stream(
