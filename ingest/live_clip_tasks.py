@@ -38,8 +38,9 @@ def _backoff(task: Task[[str], None]) -> int:
 @app.task(name=LIVE_CLIP_TASK, bind=True, max_retries=3, acks_late=True)
 def live_clip(self: Task[[str], None], asset_id: str) -> None:
     """Cut a clip from live (the asset's span of its stream's DVR) and queue processing."""
+    final = self.request.retries >= (self.max_retries or 0)
     try:
-        cut_clip(_tools(), asset_id)
+        cut_clip(_tools(), asset_id, final=final)
     except Retryable as exc:
         raise self.retry(exc=exc, countdown=_backoff(self)) from exc
 

@@ -27,7 +27,15 @@ from sqlalchemy.orm import Session, lazyload, sessionmaker
 from core.auth import Principal, require_role
 from core.celery_app import app, enqueue_after_commit
 from core.db import session_scope
-from core.errors import Conflict, InvalidInput, PublishRefused
+from core.errors import (
+    Conflict,
+    CourtsideError,
+    InvalidInput,
+    ObjectNotFound,
+    PublishRefused,
+    Retryable,
+)
+from core.events import ASSET_FAILED, emit
 from core.logging import fields
 from core.models import Asset, AssetStatus, LiveState, LiveStream, Role
 from core.storage import ObjectStore
@@ -52,7 +60,18 @@ log = logging.getLogger(__name__)
 LIVE_CLIP_ORIGIN = "live_clip"
 LIVE_CLIP_TASK = "transcode.live_clip"
 SPAN_SCHEME = "live-dvr"
-CUT_FAILED = "We could not cut this clip from the live recording: {reason}."
+GONE = (
+    "outside_dvr_window",
+    "The part of the live recording this clip asked for is no longer stored (the DVR "
+    "window moved on). Cut it again from what the stream still holds.",
+)
+CUT_FAILED = (
+    "cut_failed",
+    "We could not cut this clip from the live recording. We have been alerted; request it "
+    "again, and contact support if it happens again.",
+)
+# Codes too vague to show a partner: the sentence's own code is used instead.
+GENERIC_CODES = frozenset({"error", "not_found", "storage_error", "object_not_found"})
 
 
 class ClipNotAllowed(InvalidInput):
@@ -197,22 +216,37 @@ class LiveTools:
         return self.cut.store
 
 
-def cut_clip(tools: LiveTools, asset_id: str) -> None:
+def cut_clip(tools: LiveTools, asset_id: str, *, final: bool = True) -> None:
     """Cut the asset's span from the DVR into its source and queue its processing. A
-    redelivered task finds the asset no longer ``uploading`` and does nothing."""
+    redelivered task finds the asset no longer ``uploading`` and does nothing. A span no
+    longer stored fails the clip with its reason; a store that is down raises
+    :class:`~core.errors.Retryable` unless this is the ``final`` attempt, which fails it."""
     span = _pending_span(tools.sessions, asset_id)
     if span is None:
         return
+    try:
+        size = _cut_and_store(tools, asset_id, span)
+    except (NoDvr, OutsideWindow, ObjectNotFound) as exc:
+        _fail_clip(tools.sessions, asset_id, exc, GONE)
+    except TranscodeError as exc:
+        _fail_clip(tools.sessions, asset_id, exc, CUT_FAILED)
+    except Retryable as exc:
+        if not final:
+            raise
+        _fail_clip(tools.sessions, asset_id, exc, CUT_FAILED)
+    except Exception as exc:
+        _fail_clip(tools.sessions, asset_id, exc, CUT_FAILED)
+        raise
+    else:
+        _mark_cut(tools.sessions, asset_id, size)
+
+
+def _cut_and_store(tools: LiveTools, asset_id: str, span: Span) -> int:
     with tempfile.TemporaryDirectory(prefix="courtside-clip-", dir=tools.work_dir) as work:
-        try:
-            dvr = read_dvr(tools.store, span.stream_id)
-            cut = cut_span(tools.cut, dvr, span.start, span.end, Path(work))
-        except (NoDvr, OutsideWindow, TranscodeError) as exc:
-            _fail_clip(tools.sessions, asset_id, exc)
-            return
+        dvr = read_dvr(tools.store, span.stream_id)
+        cut = cut_span(tools.cut, dvr, span.start, span.end, Path(work))
         tools.store.put_file(source_key(asset_id), cut.path, content_type="video/mp4")
-        size = cut.path.stat().st_size
-    _mark_cut(tools.sessions, asset_id, size)
+        return cut.path.stat().st_size
 
 
 def _pending_span(sessions: sessionmaker[Session], asset_id: str) -> Span | None:
@@ -237,13 +271,18 @@ def _mark_cut(sessions: sessionmaker[Session], asset_id: str, size: int) -> None
         queue_processing(session, asset)
 
 
-def _fail_clip(sessions: sessionmaker[Session], asset_id: str, exc: Exception) -> None:
-    code = getattr(exc, "code", "cut_failed")
+def _fail_clip(
+    sessions: sessionmaker[Session], asset_id: str, exc: Exception, why: tuple[str, str]
+) -> None:
+    """``failed`` with the error's code (or ``why``'s) and ``why``'s sentence for partners."""
+    code = getattr(exc, "code", "") if isinstance(exc, CourtsideError) else ""
+    code = code if code and code not in GENERIC_CODES else why[0]
     with session_scope(sessions) as session:
         asset = _locked(session, asset_id)
-        if asset is not None and asset.status is AssetStatus.UPLOADING:
-            asset.status, asset.error_code = AssetStatus.FAILED, code
-            asset.error_message = CUT_FAILED.format(reason=str(exc).rstrip("."))
+        if asset is None or asset.status is not AssetStatus.UPLOADING:
+            return
+        asset.status, asset.error_code, asset.error_message = AssetStatus.FAILED, code, why[1]
+        emit(session, asset.league_id, ASSET_FAILED, asset.id, {"code": code, "message": why[1]})
     log.warning("clip from live failed", extra=fields(asset_id=asset_id, code=code))
 
 

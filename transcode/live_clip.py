@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 from core.errors import InvalidInput, NotFound
 from core.storage import ObjectStore
 from transcode.commands import FORMAT_WHITELIST, PROTOCOL_WHITELIST, fenced_ffprobe
-from transcode.playlists import parse_attributes, parse_master
+from transcode.playlists import Variant, parse_attributes, parse_master
 from transcode.runner import run_capture, run_ffmpeg
 
 # Less than a frame at 50 fps: a span edge this close to a segment edge is that edge.
@@ -76,6 +76,8 @@ class Dvr:
 
     segments: tuple[DvrSegment, ...]
     ended: bool
+    # The rung's frame rate (the master's FRAME-RATE): edges are cut on its frame grid.
+    fps: float | None = None
 
     @property
     def start(self) -> datetime:
@@ -90,8 +92,8 @@ def dvr_master_key(stream_id: str) -> str:
     return f"live/{stream_id}/dvr.m3u8"
 
 
-def top_variant(master_text: str) -> str:
-    """The URI of the master's tallest variant (then the highest bandwidth)."""
+def top_variant(master_text: str) -> Variant:
+    """The master's tallest variant (then the highest bandwidth)."""
     variants = parse_master(master_text)
     if not variants:
         raise NoDvr("the stream's DVR playlist lists no rung")
@@ -100,20 +102,28 @@ def top_variant(master_text: str) -> str:
         height = attributes.get("RESOLUTION", "0x0").partition("x")[2]
         return int(height or 0), int(attributes.get("BANDWIDTH", "0") or 0)
 
-    return max(variants, key=lambda variant: size(variant.attributes)).uri
+    return max(variants, key=lambda variant: size(variant.attributes))
 
 
 def read_dvr(store: ObjectStore, stream_id: str) -> Dvr:
     """The top rung's DVR playlist as stored now. Raises :class:`NoDvr` if there is none."""
     try:
-        master = store.get_bytes(dvr_master_key(stream_id)).decode()
-        rung = f"live/{stream_id}/{top_variant(master)}"
+        top = top_variant(store.get_bytes(dvr_master_key(stream_id)).decode())
+        rung = f"live/{stream_id}/{top.uri}"
         dvr = parse_dvr(store.get_bytes(rung).decode(), rung.rpartition("/")[0])
     except FileNotFoundError:
         raise NoDvr("this stream has no DVR recording stored") from None
     if not dvr.segments:
         raise NoDvr("this stream has no segments stored yet")
-    return dvr
+    return replace(dvr, fps=_fps(top.attributes.get("FRAME-RATE", "")))
+
+
+def _fps(text: str) -> float | None:
+    try:
+        fps = float(text)
+    except ValueError:
+        return None
+    return fps if 1 <= fps <= 240 else None
 
 
 def parse_dvr(text: str, folder: str) -> Dvr:
@@ -230,7 +240,7 @@ def select(dvr: Dvr, start: datetime, end: datetime) -> list[Piece]:
     """The pieces of segments covering ``start``..``end``, in order."""
     check_span(dvr, start, end)
     pieces = [
-        _piece(segment, start, end)
+        _piece(segment, start, end, dvr.fps)
         for segment in dvr.segments
         if segment.end > start and segment.pdt < end
     ]
@@ -240,14 +250,18 @@ def select(dvr: Dvr, start: datetime, end: datetime) -> list[Piece]:
     return pieces
 
 
-def _piece(segment: DvrSegment, start: datetime, end: datetime) -> Piece:
-    head = _snap((start - segment.pdt).total_seconds(), segment.duration_s)
-    tail = _snap((end - segment.pdt).total_seconds(), segment.duration_s)
+def _piece(segment: DvrSegment, start: datetime, end: datetime, fps: float | None) -> Piece:
+    head = _snap((start - segment.pdt).total_seconds(), segment.duration_s, fps)
+    tail = _snap((end - segment.pdt).total_seconds(), segment.duration_s, fps)
     return Piece(segment, head, tail)
 
 
-def _snap(offset_s: float, duration_s: float) -> float:
-    """Clamp to the segment; an offset within the epsilon of an edge is that edge."""
+def _snap(offset_s: float, duration_s: float, fps: float | None) -> float:
+    """Clamp to the segment, and onto its frame grid when the rate is known (an edge
+    between two frames would put the re-encoded pictures half a frame off the copied
+    ones); an offset within the epsilon of an edge is that edge."""
+    if fps:
+        offset_s = round(offset_s * fps) / fps
     if offset_s <= EDGE_EPSILON_S:
         return 0.0
     if offset_s >= duration_s - EDGE_EPSILON_S:

@@ -154,6 +154,16 @@ def test_an_ended_stream_becomes_its_own_replay(
     assert (stack.media_dir / f"live/{layout.stream_id}/360p/dvr.m3u8").is_file()
 
 
+kinds = ("video", "audio")
+
+
+def probe_file(path: Path) -> dict[str, list[dict[str, str]]]:
+    argv = ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", str(path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    probed: dict[str, list[dict[str, str]]] = json.loads(done.stdout)
+    return probed
+
+
 def probe_master(path: Path) -> dict[str, list[dict[str, str]]]:
     argv = ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams"]
     argv += ["-protocol_whitelist", "file", str(path)]
@@ -246,6 +256,11 @@ def test_a_real_stream_is_clipped_on_air_then_replayed(
     ready = wait_for_status(client, clip_id, partner, {"ready", "failed"})
     assert ready["status"] == "ready", ready
     assert ready["duration_s"] == pytest.approx(4.0, abs=0.15)
+    source = probe_file(stack.media_dir / f"sources/{clip_id}/original")
+    video, audio = (next(s for s in source["streams"] if s["codec_type"] == k) for k in kinds)
+    assert float(video["duration"]) == pytest.approx(4.0, abs=0.1)
+    assert float(audio["duration"]) == pytest.approx(4.0, abs=0.1)
+    assert abs(float(video["start_time"]) - float(audio["start_time"])) < 0.1
 
     ended = LiveState.ENDED
     wait_for("the stream to end", lambda: stream_state(stack, stream_id) is ended, GRACE_S + 40)

@@ -91,6 +91,11 @@ def test_a_cut_clip_is_stored_as_its_source_and_queued_once(
     assert len(process_messages(queue, asset.id)) == 1
 
 
+@pytest.mark.parametrize(
+    ("gone", "code"),
+    [("", "no_dvr"), ("360p/2.m4s", "outside_dvr_window")],
+    ids=["the-whole-recording", "a-segment-of-the-span"],
+)
 def test_a_clip_whose_recording_is_gone_fails_with_a_reason(
     db: Session,
     partner: Principal,
@@ -98,19 +103,24 @@ def test_a_clip_whose_recording_is_gone_fails_with_a_reason(
     rendered: Path,
     tmp_path: Path,
     tools: LiveTools,
+    gone: str,
+    code: str,
 ) -> None:
     stream = new_stream(db, partner, store, rendered, tmp_path)
     asset = request_clip(
-        db, store, partner, stream.id, ClipAsk("Goal", start_s=1, end_s=3), max_s=600, now=T0
+        db, store, partner, stream.id, ClipAsk("Goal", start_s=1, end_s=4), max_s=600, now=T0
     )
     db.commit()
-    store.delete_prefix(f"live/{stream.id}/")
+    if gone:
+        store.delete(f"live/{stream.id}/{gone}")
+    else:
+        store.delete_prefix(f"live/{stream.id}/")
     cut_clip(tools, asset.id)
     db.expire_all()
     failed = db.get_one(Asset, asset.id)
     assert failed.status is AssetStatus.FAILED
-    assert failed.error_code == "no_dvr"
-    assert "could not cut" in (failed.error_message or "")
+    assert failed.error_code == code
+    assert "no longer stored" in (failed.error_message or "")
 
 
 def on_air_asset(db: Session, stream: LiveStream, state: LiveState) -> None:

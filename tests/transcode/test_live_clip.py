@@ -83,6 +83,7 @@ def test_the_top_rung_dvr_is_read_with_sessions_dates_and_end(dvr: Dvr) -> None:
     assert dvr.ended
     assert dvr.start == T0
     assert dvr.end == at(17)
+    assert dvr.fps == 25
     first, returning = dvr.segments[0], dvr.segments[8]
     assert first.key == "live/stream1/360p/0.m4s"
     assert first.init_key == "live/stream1/360p/init-1.mp4"
@@ -100,7 +101,7 @@ def test_the_tallest_variant_is_the_top_rung() -> None:
         "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=300000,RESOLUTION=320x180\n180p/dvr.m3u8\n"
         "#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360\n360p/dvr.m3u8\n"
     )
-    assert top_variant(master) == "360p/dvr.m3u8"
+    assert top_variant(master).uri == "360p/dvr.m3u8"
 
 
 def test_a_stream_without_dvr_objects_has_no_dvr(store: LocalObjectStore) -> None:
@@ -132,15 +133,21 @@ def test_a_span_on_segment_boundaries_is_copied_only(dvr: Dvr) -> None:
     assert [segment.seq for segment in parts[0].segments] == [2, 3, 4]
 
 
+def test_edges_fall_on_the_frame_grid(dvr: Dvr) -> None:
+    (piece,) = select(dvr, at(3.21), at(3.73))  # 25 fps: frames every 0.04 s
+    assert piece.start_s == pytest.approx(0.2)
+    assert piece.end_s == pytest.approx(0.72)
+
+
 def test_a_span_within_one_segment_is_one_edge(dvr: Dvr) -> None:
-    parts = plan_parts(select(dvr, at(3.2), at(3.7)))
+    parts = plan_parts(select(dvr, at(3.2), at(3.72)))
     assert len(parts) == 1
     assert isinstance(parts[0], Edge)
-    assert parts[0].piece.duration_s == pytest.approx(0.5)
+    assert parts[0].piece.duration_s == pytest.approx(0.52)
 
 
 def test_a_span_across_the_discontinuity_skips_the_gap(dvr: Dvr) -> None:
-    pieces = select(dvr, at(6.5), at(13.3))
+    pieces = select(dvr, at(6.52), at(13.32))  # on the 25 fps frame grid
     parts = plan_parts(pieces)
     assert [type(part) for part in parts] == [Edge, CopyRun, CopyRun, Edge]
     first_run, second_run = parts[1], parts[2]
@@ -148,7 +155,7 @@ def test_a_span_across_the_discontinuity_skips_the_gap(dvr: Dvr) -> None:
     assert isinstance(second_run, CopyRun)
     assert [s.seq for s in first_run.segments] == [7]
     assert [s.seq for s in second_run.segments] == [8, 9]  # another init: another run
-    assert sum(piece.duration_s for piece in pieces) == pytest.approx(1.5 + 2.3)
+    assert sum(piece.duration_s for piece in pieces) == pytest.approx(1.48 + 2.32)
 
 
 @pytest.mark.parametrize(
