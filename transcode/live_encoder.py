@@ -21,6 +21,9 @@ LOCAL_PLAYLIST = "index.m3u8"
 LOCAL_LIST_SIZE = 6
 STATS_PERIOD_S = 0.25
 RW_TIMEOUT_S = 10.0
+# Every second on every rung, whatever the segment length: 2 s segments then hold two, and
+# clips from live can start on any second.
+KEYFRAME_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def _map_args(job: EncoderJob) -> list[str]:
 def _video_args(job: EncoderJob) -> list[str]:
     args = [
         "-c:v", "libx264", "-preset", job.ladder.preset, "-tune", "zerolatency",
-        "-force_key_frames", f"expr:gte(t,n_forced*{job.segment_s:g})",
+        "-force_key_frames", f"expr:gte(t,n_forced*{KEYFRAME_INTERVAL_S:g})",
         "-sc_threshold", "0",
     ]  # fmt: skip
     for index, rung in enumerate(job.ladder.rungs):

@@ -94,7 +94,8 @@ def test_a_feed_without_audio_makes_video_only_rungs(tmp_path: Path) -> None:
     assert "0:a:0" not in argv
     assert "-c:a" not in argv
     assert argv[argv.index("-var_stream_map") + 1] == "v:0,name:480p v:1,name:360p"
-    assert argv[argv.index("-force_key_frames") + 1] == "expr:gte(t,n_forced*2)"
+    assert argv[argv.index("-force_key_frames") + 1] == "expr:gte(t,n_forced*1)"
+    assert argv[argv.index("-hls_time") + 1] == "2"
 
 
 def test_progress_blocks_are_parsed_and_an_unfinished_one_waits() -> None:
