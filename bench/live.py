@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess  # noqa: TID251 - the benchmark runs the real service and an ffmpeg publisher
 import sys
@@ -79,9 +80,10 @@ def measure(tmp: Path) -> tuple[dict[str, float], dict[str, str | int | float | 
         wait_for_server(api, port, tmp / "api.log")
         stack.enter_context(service(["worker", "-Q", "live", "-c", "1"], env, tmp / "live.log"))
         stack.enter_context(service(["rtmp-edge"], env, tmp / "rtmp.log"))
+        wait_for_port(rtmp_port)
         stream_id, key = create_stream(port, partner)
-        with publishing(f"{rtmp_url}/{key}") as publisher:
-            player = LivePlayer(port, wait_for_playback(port, stream_id))
+        with publishing(f"{rtmp_url}/{key}", tmp / "publisher.log") as publisher:
+            player = LivePlayer(port, wait_for_playback(port, stream_id, publisher))
             started = time.monotonic()
             cpu = CpuMeter(stream_id)
             latencies = player.follow(publisher, DURATION_S)
@@ -117,7 +119,7 @@ def service_env(tmp: Path, port: int, rtmp_port: int) -> dict[str, str]:
         "COURTSIDE_VAR_DIR": str(tmp),
         "COURTSIDE_REDIS_URL": REDIS_URL,
         "COURTSIDE_LOG_JSON": "false",
-        "COURTSIDE_LOG_LEVEL": "WARNING",
+        "COURTSIDE_LOG_LEVEL": "INFO",
         "COURTSIDE_RTMP_LISTEN": f"{HOST}:{rtmp_port}",
         "COURTSIDE_RTMP_PUBLIC_URL": rtmp,
         "COURTSIDE_RTMP_PULL_URL": rtmp,
@@ -218,15 +220,27 @@ def publisher_command(url: str) -> list[str]:
     ]  # fmt: skip
 
 
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((HOST, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise BenchmarkFailed(f"nothing listens on {HOST}:{port}")
+
+
 @contextmanager
-def publishing(url: str) -> Iterator[Publisher]:
-    process = subprocess.Popen(
-        publisher_command(url),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+def publishing(url: str, log: Path) -> Iterator[Publisher]:
+    with log.open("wb") as errors:
+        process = subprocess.Popen(
+            publisher_command(url),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            start_new_session=True,
+        )
     publisher = Publisher(process)
     reader = threading.Thread(target=_read_progress, args=(publisher,), daemon=True)
     reader.start()
@@ -249,10 +263,12 @@ def _read_progress(publisher: Publisher) -> None:
             publisher.t0 = min(publisher.t0, t0)
 
 
-def wait_for_playback(port: int, stream_id: str) -> str:
+def wait_for_playback(port: int, stream_id: str, publisher: Publisher) -> str:
     """The master URL's path once the stream is playable."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
+        if publisher.process.poll() is not None:
+            raise BenchmarkFailed(f"the publisher exited with {publisher.process.returncode}")
         status, body = http(port, "POST", f"/v1/playback/{stream_id}")
         if status == 200:
             master = str(json.loads(body)["master_url"])
