@@ -375,7 +375,8 @@ class LiveTask:
                 return "ended"
             if not status.active:
                 return "gone"
-            ran_for = status.sessions
+            if status.sessions != ran_for:
+                fruitless, ran_for = 0, status.sessions
             fruitless = 0 if self._encode(status.sessions) else fruitless + 1
             if fruitless >= MAX_FRUITLESS_RUNS:
                 raise TranscodeError(
@@ -473,6 +474,7 @@ class EncoderRun:
     origin: float | None = None  # wall-clock seconds of frame 0's arrival, best estimate
     uploaded: dict[str, int] = field(default_factory=dict)  # rung -> last index stored
     offsets: dict[str, float] = field(default_factory=dict)  # rung -> start of next segment
+    pdts: dict[int, datetime] = field(default_factory=dict)  # segment index -> its PDT
     stored_any: bool = False
 
     @property
@@ -528,6 +530,16 @@ class EncoderRun:
             time.sleep(TICK_S)
         self._progress(process.lines())
 
+    def _pdt(self, local: LocalSegment, start: float) -> datetime:
+        """The segment's program date time, the same on every rung (the first rung to store
+        a segment fixes it: the origin estimate may improve before the next rung's turn)."""
+        if local.index not in self.pdts:
+            origin = (
+                self.origin if self.origin is not None else time.time() - start - local.duration
+            )
+            self.pdts[local.index] = datetime.fromtimestamp(origin + start, UTC)
+        return self.pdts[local.index]
+
     def _same_publisher(self, status: PublisherStatus) -> bool:
         return status.active and status.publishing and status.sessions == self.session
 
@@ -557,11 +569,10 @@ class EncoderRun:
         if rung not in self.uploaded:
             publisher.put_init(rung, self.init_name, local.init)
         start = self.offsets.get(rung, 0.0)
-        origin = self.origin if self.origin is not None else time.time() - start - local.duration
         segment = LiveSegment(
             seq=self.base_seq + local.index,
             duration=local.duration,
-            pdt=datetime.fromtimestamp(origin + start, UTC),
+            pdt=self._pdt(local, start),
             init=self.init_name,
             discontinuity=not self.first and rung not in self.uploaded,
         )
@@ -569,5 +580,7 @@ class EncoderRun:
         local.path.unlink(missing_ok=True)
         self.uploaded[rung] = local.index
         self.offsets[rung] = start + local.duration
+        if all(self.uploaded.get(r.name, -1) >= local.index for r in publisher.ladder.rungs):
+            self.pdts.pop(local.index, None)
         self.stored_any = True
         self.task.stored(self.task.wall())
