@@ -181,6 +181,20 @@ def on_publish(
     return Response(status_code=status.HTTP_302_FOUND, headers={"Location": stream.id})
 
 
+@hooks_router.post("/on_play")
+def on_play(
+    settings: SettingsDep,
+    token: Annotated[str, Query(max_length=100)],
+    name: Annotated[str, Form(max_length=256)],
+    pull: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """nginx-rtmp's ``on_play``: only pullers with the stream's pull token (live workers,
+    WHEP previews) may read a feed; 403 refuses anyone else."""
+    live_streams.check_hook_token(settings, token)
+    live_streams.check_puller(settings, name, pull)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @hooks_router.post("/on_publish_done")
 def on_publish_done(
     session: SessionDep,

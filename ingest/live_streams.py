@@ -148,6 +148,25 @@ def check_hook_token(settings: Settings, given: str) -> None:
         raise Forbidden("not the RTMP edge")
 
 
+def pull_token(settings: Settings, stream_id: str) -> str:
+    """What a puller of ``stream_id`` from the edge must present (``on_play`` checks it):
+    stream ids are public, so knowing one must not be enough to take the feed."""
+    key = settings.secret_key.get_secret_value().encode()
+    message = f"courtside rtmp pull {stream_id}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:40]
+
+
+def pull_url(settings: Settings, stream_id: str) -> str:
+    """Where the live workers and WHEP previews read a stream's feed from the edge."""
+    base = settings.rtmp_pull_url.rstrip("/")
+    return f"{base}/{stream_id}?pull={pull_token(settings, stream_id)}"
+
+
+def check_puller(settings: Settings, stream_id: str, given: str) -> None:
+    if not hmac.compare_digest(given.encode(), pull_token(settings, stream_id).encode()):
+        raise Forbidden("this feed is for Courtside's own workers")
+
+
 @dataclass(frozen=True)
 class Publisher:
     key: str

@@ -23,7 +23,7 @@ from core.logging import fields
 from core.settings import Settings
 from core.storage import ObjectStore, make_object_store
 from ingest.live_control import DbLiveControl, holder_token
-from ingest.live_streams import LIVE_TASK
+from ingest.live_streams import LIVE_TASK, pull_url
 from transcode.live_session import LiveConfig, LiveTask
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def live_config(
     """The live loop's settings for one stream (its own segment length and DVR window)."""
     return LiveConfig(
         stream_id=stream_id,
-        input_url=f"{settings.rtmp_pull_url.rstrip('/')}/{stream_id}",
+        input_url=pull_url(settings, stream_id),
         work_root=settings.var_dir / "live-work" / stream_id,
         ffmpeg_bin=settings.ffmpeg_bin,
         ffprobe_bin=settings.ffprobe_bin,

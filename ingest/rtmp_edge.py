@@ -2,8 +2,9 @@
 
 Partners push to ``<rtmp_public_url>/<stream key>``. nginx asks the API's ``on_publish``
 hook, which refuses a bad key and otherwise renames the stream to its id (a 3xx with the id
-as ``Location``), so the live workers pull ``<rtmp_pull_url>/<stream id>`` without ever
-knowing a key. Only ``rtmp_play_networks`` may pull: fans watch HLS through the API."""
+as ``Location``), so the live workers pull ``<rtmp_pull_url>/<stream id>?pull=<token>``
+without ever knowing a key. ``on_play`` admits only pullers with that stream's token, from
+``rtmp_play_networks``: fans watch HLS through the API."""
 
 from __future__ import annotations
 
@@ -62,8 +63,10 @@ rtmp {{
             # the key to the stream id.
             on_publish {hooks}/on_publish?token={token};
             on_publish_done {hooks}/on_publish_done?token={token};
+            # Pulling needs the stream's pull token (live workers, WHEP previews): stream ids
+            # are public. The networks below narrow it further.
+            on_play {hooks}/on_play?token={token};
             notify_method post;
-            # Pulling a feed is for the live workers only.
 {allow}
             deny play all;
         }}

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import av
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
@@ -31,6 +32,7 @@ from core.models import LiveState, LiveStream, Role
 from core.settings import Settings
 from core.webrtc import CONNECT_TIMEOUT_S, new_peer, wait_connected
 from core.webrtc_sessions import REFRESH_EVERY_S, SessionDirectory, SessionRecord
+from ingest import live_streams
 from ingest.whip import CapacityReached
 from player_api.access import RightsContext, decide, require
 from rights.model import Viewer
@@ -54,14 +56,15 @@ FEED_OPTIONS = {
 
 @dataclass(frozen=True)
 class WhepConfig:
-    rtmp_url: str
+    feed_url: Callable[[str], str]  # a stream id → where its feed is pulled from the edge
     max_viewers: int
     connect_timeout_s: float = CONNECT_TIMEOUT_S
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WhepConfig:
         return cls(
-            rtmp_url=settings.rtmp_pull_url.rstrip("/"), max_viewers=settings.whep_max_viewers
+            feed_url=partial(live_streams.pull_url, settings),
+            max_viewers=settings.whep_max_viewers,
         )
 
 
@@ -267,7 +270,7 @@ class WhepViewers:
 
     async def _open_feed(self, stream_id: str) -> LiveFeed:
         try:
-            feed = await LiveFeed.open(f"{self._config.rtmp_url}/{stream_id}")
+            feed = await LiveFeed.open(self._config.feed_url(stream_id))
         except (OSError, av.FFmpegError) as exc:
             log.warning("whep: feed of %s could not be opened: %s", stream_id, exc)
             raise Conflict(

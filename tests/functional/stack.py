@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.auth import create_api_key
 from core.db import session_scope
 from core.models import League, RightsGrant, Role
+from core.settings import Settings
+from ingest import live_streams
 from rights.cache import RightsCache
 from tests.conftest import (
     TEST_SECRET,
@@ -52,6 +54,11 @@ class Stack:
     # worker's pid (its pool children run the live tasks).
     rtmp_url: str = ""
     live_worker_pid: int = 0
+
+    def pull_url(self, stream_id: str) -> str:
+        """Where a stream's feed is read from the edge (with its pull token, as workers do)."""
+        settings = Settings(secret_key=TEST_SECRET, rtmp_pull_url=self.rtmp_url)
+        return live_streams.pull_url(settings, stream_id)
 
 
 def free_port() -> int:

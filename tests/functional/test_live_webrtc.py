@@ -123,7 +123,7 @@ def test_whip_publish_enters_the_live_pipeline_and_delete_ends_it(
     stack: Stack, partner: str
 ) -> None:
     stream_id, key = new_stream(stack, partner)
-    feed = f"{stack.rtmp_url}/{stream_id}"
+    feed = stack.pull_url(stream_id)
 
     def on_air() -> dict[str, object]:
         wait_for(lambda: stream_state(stack, partner, stream_id)["publishing"], 30, "on_publish")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.auth import create_api_key
 from core.models import Asset, AssetStatus, League, LiveState, LiveStream, Role
 from core.settings import Settings
-from ingest.live_streams import LIVE_TASK, hook_token, orphaned_streams
+from ingest.live_streams import LIVE_TASK, hook_token, orphaned_streams, pull_url
 from ingest.rtmp_edge import render_config
 from tests.conftest import bearer, make_settings
 from tests.queues import sent
@@ -257,6 +257,7 @@ def test_the_edge_config_hooks_the_api_and_lets_only_workers_pull(
     token = hook_token(settings)
     assert "listen 0.0.0.0:1936;" in config
     assert f"on_publish http://10.0.0.5:8000/v1/live/hooks/on_publish?token={token};" in config
+    assert f"on_play http://10.0.0.5:8000/v1/live/hooks/on_play?token={token};" in config
     assert "allow play 10.0.0.0/24;" in config
     assert "allow play 127.0.0.1/32;" in config
     assert config.index("allow play") < config.index("deny play all;")
@@ -273,3 +274,28 @@ def test_a_bad_edge_setting_is_refused(
     settings = make_settings(tmp_path, pg_url, **overrides)
     with pytest.raises(ValueError, match=r"."):
         render_config(settings, tmp_path)
+
+
+# --- pulling from the edge ---------------------------------------------------------------------
+
+
+def play(client: TestClient, settings: Settings, name: str, pull: str | None) -> int:
+    form = {"name": name, "app": "live", **({"pull": pull} if pull is not None else {})}
+    response = client.post(f"{HOOKS}/on_play", params={"token": hook_token(settings)}, data=form)
+    return response.status_code
+
+
+def test_only_pullers_with_the_streams_token_may_read_its_feed(
+    client: TestClient, settings: Settings, partner_key: str
+) -> None:
+    stream_id = str(create(client, partner_key)["id"])
+    url = pull_url(settings, stream_id)
+    token = url.split("?pull=", 1)[1]
+    assert url.startswith(f"{settings.rtmp_pull_url}/{stream_id}?pull=")
+    assert play(client, settings, stream_id, token) == 204
+    assert play(client, settings, stream_id, None) == 403  # knowing the (public) id is not enough
+    assert play(client, settings, stream_id, "0" * len(token)) == 403
+    other = str(create(client, partner_key)["id"])
+    assert play(client, settings, other, token) == 403  # one stream's token opens no other
+    refused = client.post(f"{HOOKS}/on_play", params={"token": "x"}, data={"name": stream_id})
+    assert refused.status_code == 403
