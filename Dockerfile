@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for every Python role: the API, the Celery workers and beat. The command picks the
-# role (see docker-compose.yml); the default is the API.
+# One image for every role: the API, the Celery workers, beat and the RTMP edge. The command
+# picks the role (see docker-compose.yml); the default is the API.
 #   docker build -t courtside:local .
 
 # --- hls.js for the fan pages, exactly as package-lock.json pins it (no CDN at run time)
@@ -31,10 +31,12 @@ COPY --from=web-assets /build/node_modules/hls.js/dist/hls.min.js \
 RUN python -c "from importlib.resources import files; \
 assert (files('web') / 'static/vendor/hls.min.js').is_file(), 'hls.js missing'"
 
-# --- runtime: Python, ffmpeg/ffprobe from Debian, the virtualenv, an unprivileged user
+# --- runtime: Python, ffmpeg/ffprobe and the RTMP edge (nginx + nginx-rtmp) from Debian, the
+# virtualenv, an unprivileged user
 FROM python:3.11-slim-bookworm AS runtime
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        ffmpeg nginx libnginx-mod-rtmp \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 courtside \
     && useradd --system --uid 10001 --gid courtside --home-dir /var/lib/courtside \

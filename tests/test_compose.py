@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import os
 import re
 import shlex
@@ -24,6 +25,7 @@ import yaml
 
 from core.celery_app import QUEUES
 from core.settings import Settings
+from ingest.rtmp_edge import render_config
 from transcode.errors import FFmpegFailed
 from transcode.runner import run_capture
 from web.cli import build_parser
@@ -32,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
-RTMP_CONF = ROOT / "deploy" / "rtmp" / "nginx.conf"
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 
 REQUIRED_SERVICES = {
@@ -303,14 +304,30 @@ def dockerfile_problems(text: str) -> list[str]:
 
 
 def rtmp_conf_problems(text: str) -> list[str]:
+    """The edge's generated config loads the module and calls every hook on the API."""
     problems = []
     if not re.search(r"^\s*load_module\s+\S*ngx_rtmp_module\.so;", text, re.M):
         problems.append("nginx.conf does not load the rtmp module")
-    for hook in ("on_publish", "on_publish_done"):
-        pattern = rf"^\s*{hook}\s+http://api:8000/v1/live/hooks/{hook};"
+    for hook in ("on_publish", "on_publish_done", "on_play"):
+        pattern = rf"^\s*{hook}\s+http://api:8000/v1/live/hooks/{hook}\?token=\w+;"
         if not re.search(pattern, text, re.M):
             problems.append(f"no {hook} calling http://api:8000/v1/live/hooks/{hook}")
     return problems
+
+
+def edge_config(doc: Doc, directory: Path) -> str:
+    """nginx.conf as the compose file's rtmp service would generate it."""
+    service = services_of(doc)["rtmp"]
+    env = {k: str(v) for k, v in service["environment"].items()}
+    values = {k.removeprefix("COURTSIDE_").lower(): v for k, v in env.items()}
+    settings = Settings.model_validate(
+        {
+            "rtmp_listen": values["rtmp_listen"],
+            "rtmp_hook_base_url": values["rtmp_hook_base_url"],
+            "rtmp_play_networks": json.loads(values["rtmp_play_networks"]),
+        }
+    )
+    return render_config(settings, directory)
 
 
 # --- the deployment files pass every check -----------------------------------------------
@@ -403,26 +420,29 @@ def test_dockerfile_builds_a_non_root_image_with_ffmpeg() -> None:
     assert dockerfile_problems(DOCKERFILE.read_text()) == []
 
 
-def test_rtmp_image_installs_the_module_and_config_calls_the_api_hooks(doc: Doc) -> None:
-    assert rtmp_conf_problems(RTMP_CONF.read_text()) == []
-    rtmp_dockerfile = (RTMP_CONF.parent / "Dockerfile").read_text()
-    assert "libnginx-mod-rtmp" in rtmp_dockerfile
-    assert "COPY nginx.conf" in rtmp_dockerfile
-    build = services_of(doc)["rtmp"]["build"]
-    assert (ROOT / build["context"]).resolve() == RTMP_CONF.parent
+def test_the_edge_runs_from_the_project_image_with_a_config_that_calls_the_api(
+    doc: Doc, tmp_path: Path
+) -> None:
+    service = services_of(doc)["rtmp"]
+    assert uses_project_image(service)
+    assert command_argv(service) == ["courtside", "rtmp-edge"]
+    assert rtmp_conf_problems(edge_config(doc, tmp_path)) == []
+    assert re.search(r"apt-get install[^&;]*libnginx-mod-rtmp", DOCKERFILE.read_text())
 
 
 @pytest.mark.skipif(
     shutil.which("nginx") is None or not RTMP_MODULE.exists(), reason="needs nginx-rtmp"
 )
-def test_rtmp_conf_is_accepted_by_nginx(tmp_path: Path) -> None:
+def test_the_edge_config_is_accepted_by_nginx(doc: Doc, tmp_path: Path) -> None:
     # nginx resolves hook hosts while loading; "api" exists only on the compose network.
     conf = tmp_path / "nginx.conf"
-    conf.write_text(RTMP_CONF.read_text().replace("http://api:8000/", "http://127.0.0.1:8000/"))
+    conf.write_text(
+        edge_config(doc, tmp_path).replace("http://api:8000/", "http://127.0.0.1:8000/")
+    )
     try:
         run_capture(["nginx", "-t", "-c", str(conf)], timeout_s=20)
     except FFmpegFailed as exc:  # the runner's error for any failed command, nginx included
-        pytest.fail(f"nginx -t refuses deploy/rtmp/nginx.conf: {exc}")
+        pytest.fail(f"nginx -t refuses the generated edge config: {exc}")
 
 
 # --- and every check fails on a document that breaks it ----------------------------------
@@ -501,8 +521,8 @@ def test_checks_catch_a_bad_dockerfile() -> None:
     assert dockerfile_problems(good + "\nFROM python:3.12-slim\nUSER app\n")
 
 
-def test_checks_catch_a_bad_rtmp_conf() -> None:
-    good = RTMP_CONF.read_text()
+def test_checks_catch_a_bad_rtmp_conf(doc: Doc, tmp_path: Path) -> None:
+    good = edge_config(doc, tmp_path)
     assert rtmp_conf_problems(good.replace("load_module", "# load_module"))
     assert rtmp_conf_problems(good.replace("on_publish http", "on_play http"))
     assert rtmp_conf_problems(good.replace("api:8000", "localhost:8000"))
