@@ -12,9 +12,11 @@ copies the files into a store under ``live/<id>/`` (segments before playlists).
 
 from __future__ import annotations
 
+import subprocess  # noqa: TID251 - the sync check decodes with ffmpeg
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from core.storage import ObjectStore
@@ -36,6 +38,85 @@ class Session:
     seconds: int
     gap_before_s: float = 0.0
     tone_hz: int = 440
+
+
+# Sync marks: a white picture and a beep together, twice a second (at .2 and .6 s, on the
+# 25 fps frame grid), so a cut's sync can be measured from what it plays.
+# (The millisecond keeps float error from dropping the picture at 1.2 s, say.)
+_MARKED = "between(mod(t+0.001,1),0.2005,0.24)+between(mod(t+0.001,1),0.6005,0.64)"
+FLASHES = f"drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='{_MARKED}'"
+
+
+def beeps(tone_hz: int, seconds: float) -> str:
+    """A lavfi audio source: silence but for a beep at every mark."""
+    return f"aevalsrc='({_MARKED})*sin(2*PI*{tone_hz}*t)':s=48000:d={seconds:g}"
+
+
+@dataclass(frozen=True)
+class Marks:
+    """When a file shows its white pictures and plays its beeps (s, one timeline)."""
+
+    flashes: tuple[float, ...]
+    beeps: tuple[float, ...]
+
+    def inside(self, duration_s: float, margin_s: float = 0.08) -> Marks:
+        """Without the marks a cut may have halved (at its very start or end)."""
+
+        def keep(times: tuple[float, ...]) -> tuple[float, ...]:
+            return tuple(t for t in times if margin_s <= t <= duration_s - margin_s)
+
+        return Marks(keep(self.flashes), keep(self.beeps))
+
+    def offsets_s(self) -> list[float]:
+        """For every flash, the nearest beep's time less the flash's (sound late: > 0)."""
+        return [min((b - f for b in self.beeps), key=abs) for f in self.flashes]
+
+    def in_step(self, baseline_s: float = 0.0, tolerance_s: float = 0.045) -> bool:
+        """Every flash has its beep, as far from it as ``baseline_s`` (what the original
+        had) give or take ``tolerance_s`` (about a frame), and no beep is without flash."""
+        offsets = self.offsets_s() if self.beeps else []
+        return (
+            bool(self.flashes)
+            and len(self.flashes) == len(self.beeps)
+            and all(abs(offset - baseline_s) <= tolerance_s for offset in offsets)
+        )
+
+
+def find_marks(path: Path, work: Path) -> Marks:
+    """Decode ``path`` once: the pictures' mean brightness and the audio's silences."""
+    stats = work / "yavg.txt"
+    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-i", str(path)]
+    argv += ["-vf", f"signalstats,metadata=print:key=lavfi.signalstats.YAVG:file={stats}"]
+    argv += ["-af", "silencedetect=n=-40dB:d=0.01", "-f", "null", "-"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
+    return Marks(_flashes(stats.read_text()), _beeps(done.stderr))
+
+
+def _flashes(text: str) -> tuple[float, ...]:
+    times, when = [], 0.0
+    for line in text.splitlines():
+        if line.startswith("frame:"):
+            when = float(line.rpartition("pts_time:")[2])
+        elif line.startswith("lavfi.signalstats.YAVG=") and float(line.partition("=")[2]) > 150:
+            times.append(when)
+    # One flash lasts one picture; two in a row would be one mark.
+    return tuple(t for i, t in enumerate(times) if i == 0 or t - times[i - 1] > 0.1)
+
+
+def _beeps(stderr: str) -> tuple[float, ...]:
+    """Silence ends followed shortly by a silence start: a beep (the stream's end, which
+    also ends a silence, is not one)."""
+    events = [
+        (kind, float(line.partition(f"{kind}: ")[2].split()[0]))
+        for line in stderr.splitlines()
+        for kind in ("silence_start", "silence_end")
+        if f"{kind}: " in line
+    ]
+    return tuple(
+        when
+        for (kind, when), (after, then) in pairwise(events)
+        if kind == "silence_end" and after == "silence_start" and then - when < 0.1
+    )
 
 
 DEFAULT_SESSIONS = (Session(1, 0, 8), Session(2, 8, 6, gap_before_s=3.0, tone_hz=660))
@@ -86,9 +167,8 @@ def render_sessions(folder: Path, sessions: Sequence[Session] = DEFAULT_SESSIONS
 def _session_command(folder: Path, session: Session) -> list[str]:
     seconds = session.seconds
     argv = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-    argv += ["-f", "lavfi", "-i", f"testsrc2=size=640x360:rate={FPS}:duration={seconds}"]
-    tone = f"sine=frequency={session.tone_hz}:sample_rate=48000:duration={seconds}"
-    argv += ["-f", "lavfi", "-i", tone]
+    video = f"testsrc2=size=640x360:rate={FPS}:duration={seconds},{FLASHES}"
+    argv += ["-f", "lavfi", "-i", video, "-f", "lavfi", "-i", beeps(session.tone_hz, seconds)]
     argv += ["-filter_complex", "[0:v]split=2[v0][t];[t]scale=320:180[v1]"]
     for index, (rung, _width, _height, bandwidth) in enumerate(RUNGS):
         (folder / rung).mkdir(parents=True, exist_ok=True)

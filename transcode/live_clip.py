@@ -6,11 +6,12 @@ are decoded and re-encoded (every segment starts on a keyframe, so an edge decod
 one segment), trimmed to the exact instants with the stream's own codec parameters.
 
 Each part becomes an MPEG-TS file first: TS carries H.264 parameter sets in band, so parts
-from different publisher sessions (different init segments) and the re-encoded edges, whose
-SPS/PPS differ from the live encoder's, join into one MP4 without one part's decoder setup
-applying to another's pictures. The concat demuxer then lays the parts end to end (``-c copy``)
-into the MP4 that becomes the clip's source. A gap between sessions (the publisher was away)
-has no media: the clip skips it.
+from different encoder runs (different init segments) and the re-encoded edges, whose SPS/PPS
+differ from the live encoder's, join without one part's decoder setup applying to another's
+pictures. Every part's timestamps are moved so that its first picture lands where the
+previous part's pictures end (sound moves with its pictures, so sync stays as it was live);
+the TS files are joined end to end and remuxed (``-c copy``) into the MP4 that becomes the
+clip's source. A gap between sessions (the publisher was away) has no media: the clip skips it.
 """
 
 from __future__ import annotations
@@ -358,7 +359,8 @@ def edge_command(
     segment's audio starts and ends a little before its pictures do (the live muxer cuts
     it by decode time), and the neighbouring copied part carries on exactly where it stops."""
     t0, t1 = placed.video_start_s + piece.start_s, placed.video_start_s + piece.end_s
-    move = f"setpts=PTS+{placed.shift_s + piece.start_s:.6f}/TB-{piece.start_s:.6f}/TB"
+    # The piece's first picture (t0) lands where the part goes, sound moving with it.
+    move = f"setpts=PTS{placed.shift_s - piece.start_s:+.6f}/TB"
     graph = [f"[0:v:0]trim=start={t0:.6f}:end={t1:.6f},{move}[v]"]
     maps = ["-map", "[v]"]
     if codecs.has_audio:
@@ -558,10 +560,6 @@ def _fetch(store: ObjectStore, keys: Sequence[str], path: Path) -> Path:
 
 def _probe(tools: CutTools, source: Path) -> str:
     return run_capture(probe_command(tools.ffprobe_bin, source), timeout_s=PROBE_TIMEOUT_S)
-
-
-def clean(work: Path) -> None:
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def _iso(moment: datetime) -> str:

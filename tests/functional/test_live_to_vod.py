@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess  # noqa: TID251 - ffprobe reads the published replay from the store
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +29,15 @@ from core.storage import LocalObjectStore
 from ingest.live_streams import LIVE_REPLAY_TASK
 from tests.functional.hls_checks import check_playback
 from tests.functional.stack import Stack, make_partner, running_stack, wait_for_status
-from tests.live_fixtures import LiveLayout, Session, render_sessions, write_live_layout
+from tests.live_fixtures import (
+    FLASHES,
+    LiveLayout,
+    Session,
+    beeps,
+    find_marks,
+    render_sessions,
+    write_live_layout,
+)
 from transcode.live_clip import Dvr, NoDvr, read_dvr
 
 pytestmark = pytest.mark.e2e
@@ -114,6 +123,7 @@ def test_a_clip_from_live_is_playable_within_seconds(
     client: httpx2.Client,
     partner: str,
     rendered: Path,
+    tmp_path: Path,
     start_s: float,
     end_s: float,
     media_s: float,
@@ -148,12 +158,14 @@ def test_a_clip_from_live_is_playable_within_seconds(
         asset = session.get_one(Asset, clip["id"])
         assert asset.origin == "live_clip"
         assert (asset.master_key or "").startswith(f"hls/{asset.id}/")
+    source = stack.media_dir / f"sources/{clip['id']}/original"
+    assert find_marks(source, tmp_path).inside(media_s).in_step()
     playback = client.post(f"/v1/playback/{clip['id']}").json()
     check_playback(client, playback["master_url"], duration_s=media_s, has_audio=True)
 
 
 def test_an_ended_stream_becomes_its_own_replay(
-    stack: Stack, client: httpx2.Client, partner: str, rendered: Path
+    stack: Stack, client: httpx2.Client, partner: str, rendered: Path, tmp_path: Path
 ) -> None:
     layout = on_air(stack, client, partner, rendered, ended=True)
     sender = Celery(broker=REDIS_URL)
@@ -172,6 +184,9 @@ def test_an_ended_stream_becomes_its_own_replay(
         assert asset.storyboard_key
     probed = probe_master(stack.media_dir / master)
     assert {"h264", "aac"} <= {s["codec_name"] for s in probed["streams"]}
+    marks = find_marks(stack.media_dir / f"sources/{layout.stream_id}/original", tmp_path)
+    assert marks.inside(RECORDED_S).in_step()
+    assert len(marks.flashes) == 2 * RECORDED_S
     # The DVR stays: clips can still be cut from it.
     assert (stack.media_dir / f"live/{layout.stream_id}/360p/dvr.m3u8").is_file()
 
@@ -198,13 +213,14 @@ def probe_master(path: Path) -> dict[str, list[dict[str, str]]]:
 
 
 def publish(rtmp_url: str, key: str, log: Path) -> subprocess.Popen[bytes]:
-    """A live publisher: a 640x360 test pattern and a tone, in real time."""
+    """A live publisher in real time: a 640x360 test pattern and silence, with the fixture's
+    sync marks (a white picture and a beep together, twice a second)."""
     with log.open("ab") as out:
         return subprocess.Popen(
             [
                 "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-                "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
-                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+                "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25,{FLASHES}",
+                "-f", "lavfi", "-i", beeps(1000, 600),
                 "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
                 "-g", "25", "-pix_fmt", "yuv420p", "-b:v", "800k",
                 "-c:a", "aac", "-b:a", "64k", "-f", "flv", f"{rtmp_url}/{key}",
@@ -246,6 +262,16 @@ def wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> None:
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def recorded(stack: Stack, stream_id: str, path: Path) -> Path:
+    """The first encoder run of the top rung as one fMP4 file: what fans were shown."""
+    dvr = stored_dvr(stack, stream_id)
+    assert dvr is not None
+    first = [s for s in dvr.segments if s.init_key == dvr.segments[0].init_key]
+    keys = [first[0].init_key, *(segment.key for segment in first)]
+    path.write_bytes(b"".join((stack.media_dir / key).read_bytes() for key in keys))
+    return path
+
+
 def stream_state(stack: Stack, stream_id: str) -> LiveState:
     with stack.sessions() as session:
         return session.get_one(LiveStream, stream_id).state
@@ -283,7 +309,11 @@ def test_a_real_stream_is_clipped_on_air_then_replayed(
     video, audio = (next(s for s in source["streams"] if s["codec_type"] == k) for k in kinds)
     assert float(video["duration"]) == pytest.approx(10.0, abs=0.1)
     assert float(audio["duration"]) == pytest.approx(10.0, abs=0.1)
-    assert abs(float(video["start_time"]) - float(audio["start_time"])) < 0.1
+    # Pictures and sound as much in step as the live segments were.
+    live_marks = find_marks(recorded(stack, stream_id, tmp_path / "live.mp4"), tmp_path)
+    baseline_s = statistics.median(live_marks.offsets_s())
+    marks = find_marks(stack.media_dir / f"sources/{clip_id}/original", tmp_path)
+    assert marks.inside(10.0).in_step(baseline_s), (marks, baseline_s)
 
     ended = LiveState.ENDED
     wait_for("the stream to end", lambda: stream_state(stack, stream_id) is ended, GRACE_S + 40)

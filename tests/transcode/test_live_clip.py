@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import subprocess  # noqa: TID251 - ffprobe checks the MP4 the cut wrote
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from core.storage import LocalObjectStore
-from tests.live_fixtures import LiveLayout, render_sessions, write_live_layout
+from tests.live_fixtures import LiveLayout, find_marks, render_sessions, write_live_layout
 from transcode.live_clip import (
     CopyRun,
     CutTools,
@@ -24,6 +25,7 @@ from transcode.live_clip import (
     edge_command,
     parse_codecs,
     parse_dvr,
+    parse_starts,
     placement,
     plan_parts,
     read_dvr,
@@ -64,11 +66,22 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def probe(path: Path) -> dict[str, dict[str, float | str]]:
+def probe_json(path: Path) -> dict[str, list[dict[str, float | str]]]:
     argv = ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", str(path)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
-    streams = json.loads(done.stdout)["streams"]
-    return {s["codec_type"]: s for s in streams}
+    probed: dict[str, list[dict[str, float | str]]] = json.loads(done.stdout)
+    return probed
+
+
+def probe(path: Path) -> dict[str, dict[str, float | str]]:
+    return {str(s["codec_type"]): s for s in probe_json(path)["streams"]}
+
+
+def packet_times(path: Path, stream: str) -> list[float]:
+    argv = ["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries"]
+    argv += ["packet=pts_time", "-of", "csv=p=0", str(path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    return sorted(float(line) for line in done.stdout.split())
 
 
 def stream_duration(stream: dict[str, float | str]) -> float:
@@ -208,7 +221,7 @@ def cut(store: LocalObjectStore, dvr: Dvr, work: Path, start: float, end: float)
 
 @pytest.mark.parametrize(
     ("start", "end", "expected"),
-    [(1.4, 5.6, 4.2), (2.0, 5.0, 3.0), (3.2, 3.7, 0.5), (6.5, 13.3, 3.8)],
+    [(1.4, 5.6, 4.2), (2.0, 5.0, 3.0), (3.32, 3.72, 0.4), (6.5, 13.3, 3.8)],
     ids=["edges-and-copy", "copy-only", "one-edge", "across-discontinuity"],
 )
 def test_the_cut_lasts_what_was_asked_with_sound_in_step(
@@ -222,6 +235,14 @@ def test_the_cut_lasts_what_was_asked_with_sound_in_step(
     # Sound and pictures start together (within a frame of 25 fps plus an AAC frame).
     assert abs(float(video["start_time"]) - float(audio["start_time"])) < 0.1
     assert int(video["nb_frames"]) == pytest.approx(expected * 25, abs=2)
+    # The sync marks (a white picture and a beep together) stay together.
+    marks = find_marks(tmp_path / "cut" / "clip.mp4", tmp_path).inside(expected)
+    assert marks.in_step(), marks
+    # Pictures every 1/25 s, none twice and none missing where parts join.
+    times = packet_times(tmp_path / "cut" / "clip.mp4", "v")
+    assert all(
+        later - earlier == pytest.approx(0.04, abs=0.002) for earlier, later in pairwise(times)
+    )
 
 
 def test_the_replay_is_every_session_copied(
@@ -234,6 +255,9 @@ def test_the_replay_is_every_session_copied(
     assert stream_duration(streams["video"]) == pytest.approx(14.0, abs=0.1)
     assert stream_duration(streams["audio"]) == pytest.approx(14.0, abs=0.1)
     assert int(streams["video"]["nb_frames"]) == 14 * 25
+    marks = find_marks(made.path, tmp_path).inside(14.0)
+    assert marks.in_step(), marks
+    assert len(marks.flashes) == 2 * 14
 
 
 def test_a_stream_still_on_air_has_no_replay_yet(
@@ -268,3 +292,32 @@ def test_segments_of_one_encoder_run_are_laid_end_to_end_from_the_median_anchor(
     starts = [segment.pdt for segment in dvr.segments]
     anchor = datetime(2026, 11, 30, 4, 41, 53, 647000, tzinfo=UTC)
     assert starts == [anchor + timedelta(seconds=n) for n in range(len(stamps))]
+
+
+def test_an_edge_ends_where_the_copied_run_after_it_starts(
+    store: LocalObjectStore, dvr: Dvr, tmp_path: Path
+) -> None:
+    head, run, _tail = plan_parts(select(dvr, at(1.4), at(5.6)))
+    assert isinstance(head, Edge)
+    assert isinstance(run, CopyRun)
+
+    def fmp4(name: str, keys: list[str]) -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"".join(store.get_bytes(key) for key in keys))
+        return path
+
+    edge_in = fmp4("edge.mp4", [head.piece.segment.init_key, head.piece.segment.key])
+    run_in = fmp4("run.mp4", [run.segments[0].init_key, *(s.key for s in run.segments)])
+    edge_probe = json.dumps(probe_json(edge_in))
+    edge_at = placement(parse_starts(edge_probe).video, 0.0)
+    run_at = placement(parse_starts(json.dumps(probe_json(run_in))).video, head.piece.duration_s)
+    codecs = parse_codecs(edge_probe)
+    run_ffmpeg(
+        edge_command("ffmpeg", edge_in, tmp_path / "e.ts", head.piece, codecs, edge_at),
+        timeout_s=60,
+    )
+    run_ffmpeg(copy_command("ffmpeg", run_in, tmp_path / "r.ts", run_at.shift_s), timeout_s=60)
+    edge_video = probe(tmp_path / "e.ts")["video"]
+    run_video = probe(tmp_path / "r.ts")["video"]
+    edge_end = float(edge_video["start_time"]) + stream_duration(edge_video)
+    assert edge_end == pytest.approx(float(run_video["start_time"]), abs=0.001)
