@@ -377,7 +377,8 @@ class LiveTask:
                 return "gone"
             if status.sessions != ran_for:
                 fruitless, ran_for = 0, status.sessions
-            fruitless = 0 if self._encode(status.sessions) else fruitless + 1
+            outcome = self._encode(status.sessions)
+            fruitless = 0 if outcome != "fruitless" else fruitless + 1
             if fruitless >= MAX_FRUITLESS_RUNS:
                 raise TranscodeError(
                     "The live encoder could not read the feed; check the encoder settings.",
@@ -415,14 +416,17 @@ class LiveTask:
             return since_left >= self.config.grace_s and waited >= 0.5
         return waited >= self.config.grace_s
 
-    def _encode(self, session: int) -> bool:
-        """One encoder run for the current publisher; whether it stored any segment."""
+    def _encode(self, session: int) -> str:
+        """One encoder run for the current publisher: ``stored`` (segments), ``no_input``
+        (nothing to read: a silent publisher is waited for, not an error) or ``fruitless``
+        (a feed that probes but yields no segment: a few of those in a row end the stream)."""
         self.beat(force=True)
         try:
             source = probe_live(self.config.ffprobe_bin, self.config.input_url)
         except FFmpegFailed as exc:
             log.warning("live input not readable: %s", exc.detail)
-            return False
+            self.health.set_input_gone(True)
+            return "no_input"
         self.health.source = source
         if self.publisher is None:
             ladder = choose_ladder(source, self.config.budget_cores)
@@ -434,7 +438,7 @@ class LiveTask:
         self.beat(force=True)
         stored = run.go()
         self.beat(force=True)
-        return stored
+        return "stored" if stored else "fruitless"
 
     def beat(self, *, force: bool = False) -> PublisherStatus | None:
         """Heartbeat (at most every HEARTBEAT_S unless forced, as before a blocking step) and

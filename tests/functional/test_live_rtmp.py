@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess  # noqa: TID251 - the publisher and ffprobe are real processes
 import time
@@ -218,6 +219,37 @@ def test_a_bad_or_revoked_key_is_refused(
     assert not got["publishing"]
 
 
+def test_a_feed_without_video_errors_the_stream_with_a_reason(
+    live_stack: Stack, client: httpx2.Client, partner: str, tmp_path: Path
+) -> None:
+    body = create_stream(client, partner, "Radio only")
+    headers = {"Authorization": f"Bearer {partner}"}
+    with (tmp_path / "radio.log").open("ab") as out:
+        radio = subprocess.Popen(
+            [
+                "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+                "-c:a", "aac", "-b:a", "64k", "-f", "flv",
+                f"{live_stack.rtmp_url}/{body['stream_key']}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        url = f"/v1/live/{body['id']}"
+        wait_until(
+            "the stream to error",
+            lambda: client.get(url, headers=headers).json()["state"] == "errored",
+            45,
+        )
+    finally:
+        stop(radio)
+    got = client.get(url, headers=headers).json()
+    assert got["error"]["code"] == "live_input_unusable"
+    assert "no video" in got["error"]["message"]
+
+
 # --- on air -----------------------------------------------------------------------------------
 
 
@@ -277,12 +309,19 @@ def test_a_publisher_that_returns_within_the_grace_continues_the_playlist(on_air
     before = on_air.last_seq()
     time.sleep(1.0)
     on_air.start()
-    wait_until("segments of the returning publisher", lambda: on_air.last_seq() >= before + 3, 45)
+
+    def resumed_for_a_while() -> bool:
+        # The encoder may still store what it had when the publisher vanished: wait for the
+        # returning publisher's segments, after their discontinuity.
+        dvr = on_air.playlist("360p", "dvr.m3u8")
+        tagged = [s.seq for s in dvr.segments if s.discontinuity]
+        return bool(tagged) and dvr.segments[-1].seq >= tagged[-1] + 2
+
+    wait_until("segments of the returning publisher", resumed_for_a_while, 45)
     for rung in RUNGS:
         dvr = on_air.playlist(rung, "dvr.m3u8")
         seqs = [s.seq for s in dvr.segments]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
-        # The encoder may still store what it had when the publisher vanished.
         resumed = [s for s in dvr.segments if s.discontinuity]
         assert len(resumed) == 1, resumed
         assert resumed[0].seq > before
@@ -317,7 +356,7 @@ def encoder_parent(worker_pid: int, stream_id: str) -> int | None:
     for child in _children(worker_pid):
         for grandchild in _children(child):
             command = _command(grandchild)
-            if command.startswith("ffmpeg") and f"/{stream_id} " in command:
+            if command.startswith("ffmpeg") and re.search(f"/{stream_id}[ ?]", command):
                 return child
     return None
 
