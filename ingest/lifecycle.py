@@ -164,12 +164,12 @@ def watchdog(
 
 
 def _not_on_air() -> ColumnElement[bool]:
-    """No live stream that has not ended stands behind the asset."""
-    on_air = select(LiveStream.id).where(
-        LiveStream.id == Asset.id,
-        LiveStream.state.not_in((LiveState.ENDED, LiveState.ERRORED)),
-    )
-    return ~exists(on_air)
+    """No live stream that has not ended stands behind the asset, nor one whose replay has
+    no source yet: until ``transcode.live_replay`` stores it there is nothing to process,
+    and the asset plays from its DVR playlists meanwhile."""
+    live = select(LiveStream.id).where(LiveStream.id == Asset.id)
+    on_air = live.where(LiveStream.state.not_in((LiveState.ENDED, LiveState.ERRORED)))
+    return ~exists(on_air) & or_(~exists(live), Asset.source_key.is_not(None))
 
 
 def _locked_assets(session: Session, *conditions: ColumnElement[bool]) -> list[Asset]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.auth import Principal, create_api_key, resolve_bearer
 from core.models import Asset, AssetStatus, League, LiveState, LiveStream, Role
 from core.storage import LocalObjectStore
+from ingest.lifecycle import watchdog
 from ingest.live_clips import ClipAsk, LiveTools, cut_clip, replay_stream, request_clip
 from ingest.live_streams import NewStream, create_stream
 from ingest.uploads import PROCESS_TASK
@@ -170,3 +171,25 @@ def test_a_stream_still_on_air_gets_no_replay(
     db.expire_all()
     assert db.get_one(Asset, stream.id).source_key is None
     assert process_messages(queue, stream.id) == []
+
+
+def test_the_watchdog_leaves_an_ended_stream_alone_until_its_replay_has_a_source(
+    db: Session,
+    partner: Principal,
+    store: LocalObjectStore,
+    rendered: Path,
+    tmp_path: Path,
+    tools: LiveTools,
+    queue: redis.Redis,
+) -> None:
+    stream = new_stream(db, partner, store, rendered, tmp_path)
+    on_air_asset(db, stream, LiveState.ENDED)
+    later = datetime.now(UTC) + timedelta(hours=1)  # long silent, by the asset's clocks
+    assert watchdog(db, later, stuck_after_s=900, queued_after_s=1800).requeued == []
+    db.commit()
+    replay_stream(tools, stream.id)
+    forget(queue, "transcode", process_messages(queue, stream.id))
+    db.expire_all()
+    # With its source stored, a replay whose processing went silent is looked after again.
+    assert watchdog(db, later, stuck_after_s=900, queued_after_s=1800).requeued == [stream.id]
+    db.commit()
