@@ -31,6 +31,7 @@ from core.errors import (
     Conflict,
     CourtsideError,
     InvalidInput,
+    NotFound,
     ObjectNotFound,
     PublishRefused,
     Retryable,
@@ -145,6 +146,8 @@ def request_clip(
     the DVR still stores, longer than ``max_s``, or one the league's clip limits forbid."""
     require_role(principal, Role.PARTNER)
     stream = get_stream(session, principal, stream_id)
+    if stream.asset.status is AssetStatus.DELETED:
+        raise NotFound("no such live stream")
     check_meta(UploadMeta(league="", title=ask.title, description=ask.description))
     dvr = _dvr(store, stream_id)
     span = ask.span(stream_id, dvr)

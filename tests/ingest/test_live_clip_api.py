@@ -225,3 +225,11 @@ def test_the_clip_asset_stays_uploading_until_cut(
     asset = db.get_one(Asset, str(answer["id"]))
     assert asset.status is AssetStatus.UPLOADING
     assert asset.source_key is None
+
+
+def test_a_deleted_streams_recording_cannot_be_clipped(
+    client: TestClient, db: Session, partner_key: str, stream: LiveLayout
+) -> None:
+    db.get_one(Asset, stream.stream_id).status = AssetStatus.DELETED
+    db.commit()
+    assert clip(client, partner_key, stream.stream_id, start_s=0, end_s=2)["_status"] == 404
