@@ -78,5 +78,7 @@ def create_live_clip(
         now=datetime.now(UTC),
     )
     session.commit()
-    url = str(request.url_for("get_asset", asset_id=asset.id))
+    # Behind a proxy or CDN the public address is configured; else the one asked.
+    base = (settings.public_base_url or str(request.base_url)).rstrip("/")
+    url = f"{base}/v1/assets/{asset.id}"
     return LiveClipOut(**AssetOut.of(asset).model_dump(), status_url=url)
