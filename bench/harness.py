@@ -28,6 +28,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Modules whose import registers benchmarks, in the order `python -m bench` runs them.
 BENCHMARK_MODULES = (
     "bench.smoke", "bench.rights", "bench.pipeline", "bench.playback", "bench.live",
+    "bench.comments",
 )  # fmt: skip
 
 Scalar = str | int | float | bool | None

@@ -1,0 +1,557 @@
+"""``comments``: live-comment fan-out to 2,000 WebSocket clients over two API processes.
+
+Two API processes run as production runs them (uvicorn, one worker each, uvloop and
+httptools, access log off, ``environment=production``) on 127.0.0.1, sharing a fresh SQLite
+database and Redis db 5, so a message posted through one reaches the other's clients through
+Redis pub/sub. The channel is a READY highlight (``bench.rights.seed``: a GB-only grant);
+readers connect anonymously from GB (``X-Forwarded-For`` through the trusted proxy 127.0.0.1).
+
+A load client in a separate process (asyncio and websockets on uvloop; its fd limit raised)
+opens ``CLIENTS`` reader connections to ``/v1/comments/{channel}/ws``, alternating between
+the two processes, and says so; the benchmark then reads the API processes' RSS from
+``/proc`` with the readers connected and idle, and compares it with the RSS before they
+connected. Then ``POSTERS`` signed-in posters (moderators: see ``seed_posters`` for why)
+post at ``RATE_PER_S`` messages/s in all for ``POST_S`` seconds through their own WebSocket,
+each message a unique text whose send time the load client keeps; every reader matches the
+messages it receives by text.
+
+Figures: ``deliveries_per_s`` (messages received by the readers per second, from the first
+post to the last delivery), ``p50_ms`` / ``p99_ms`` post-to-receive latency over every
+delivery, ``kib_per_conn`` (the API processes' RSS increase per idle reader), ``clients``,
+and the checks beside them: ``delivery_ratio`` (deliveries over accepted posts times
+readers), ``accepted`` and ``refused`` posts, ``lagging_closes`` (readers closed with 4008
+and resumed with ``?after=``). Targets on a 2-core machine: ≥ 100,000 deliveries/s,
+p99 ≤ 250 ms, ≤ 50 KiB per idle connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import selectors
+import subprocess  # noqa: TID251 - the benchmark runs real API servers and a load client
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlencode
+
+import redis
+
+from bench import rights as rights_bench
+from bench.harness import Measurement, benchmark
+from bench.rights import GB_IP, HOST, BenchmarkFailed, percentile
+from core import auth, migrate
+from core.db import engine_for, make_sessionmaker, session_scope
+from core.models import Role
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+REDIS_URL = "redis://127.0.0.1:6379/5"
+PROCESSES = 2
+CLIENTS = 2_000
+POSTERS = 5
+RATE_PER_S = 50.0
+POST_S = 10.0
+DRAIN_S = 3.0
+IDLE_S = 3.0  # readers connected and silent before the RSS is read
+CONNECT_CONCURRENCY = 64  # handshakes in flight at once
+CONNECT_TIMEOUT_S = 180.0
+RUN_TIMEOUT_S = 300.0
+PASSWORD = "bench-comments-password"  # noqa: S105 - a throwaway account in a temp database
+READER_HEADERS = {"X-Forwarded-For": GB_IP}
+DELIVERIES_TARGET = 100_000
+P99_TARGET_MS = 250.0
+KIB_PER_CONN_TARGET = 50.0
+TEXT_PREFIX = "bench "
+
+
+@benchmark("comments")
+def comments_benchmark() -> Measurement:
+    if not (rights_bench.CITY_DB.is_file() and rights_bench.ANONYMOUS_DB.is_file()):
+        raise BenchmarkFailed(
+            f"the MaxMind test databases are missing from {rights_bench.GEOIP_DIR}"
+        )
+    load_before = round(os.getloadavg()[0], 2)
+    with tempfile.TemporaryDirectory(prefix="courtside-bench-comments-") as tmp:
+        figures = measure(Path(tmp), Plan())
+    inputs = run_inputs(Plan()) | {
+        "load_1m_before": load_before,
+        "load_1m_after": round(os.getloadavg()[0], 2),
+    }
+    return Measurement(inputs=inputs, figures=figures)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run does (the module's constants unless a test asks for less)."""
+
+    clients: int = CLIENTS
+    posters: int = POSTERS
+    rate_per_s: float = RATE_PER_S
+    post_s: float = POST_S
+    drain_s: float = DRAIN_S
+    idle_s: float = IDLE_S
+
+
+def settings_values(tmp: Path) -> dict[str, object]:
+    """``bench.rights``' server settings as production runs them, on our own Redis database."""
+    return rights_bench.settings_values(tmp) | {
+        "environment": "production",
+        "redis_url": REDIS_URL,
+    }
+
+
+def measure(tmp: Path, plan: Plan) -> dict[str, float]:
+    raise_fd_limit()
+    values = settings_values(tmp)
+    settings = Settings.model_validate(values)
+    migrate.upgrade(settings.db_url)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    try:
+        channel = rights_bench.seed(settings)
+        tokens = seed_posters(settings, plan.posters)
+    finally:
+        engine_for(settings.db_url).dispose()
+    ports = [rights_bench.free_port() for _ in range(PROCESSES)]
+    env = rights_bench.server_env(values)
+    with ExitStack() as stack:
+        pids = [stack.enter_context(running_server(env, port, tmp)) for port in ports]
+        check_channel(ports[0], channel)
+        config = LoadConfig(
+            reader_urls=[ws_url(port, channel) for port in ports],
+            poster_urls=[
+                ws_url(ports[i % PROCESSES], channel, tok) for i, tok in enumerate(tokens)
+            ],
+            headers=READER_HEADERS,
+            clients=plan.clients,
+            rate_per_s=plan.rate_per_s,
+            post_s=plan.post_s,
+            drain_s=plan.drain_s,
+        )
+        stats, before_kib, idle_kib = run_load(config, pids, plan.idle_s, tmp)
+    return figures_of(stats, before_kib, idle_kib, plan.clients)
+
+
+def raise_fd_limit() -> None:
+    """Soft fd limit up to the hard one: thousands of sockets, in us and our children."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def seed_posters(settings: Settings, count: int) -> list[str]:
+    """``count`` signed-in users and their session tokens. They are moderators: the per-user
+    rate limit (3 messages in 2 s) is for fans, and the benchmark's posters each post several
+    messages a second."""
+    tokens = []
+    with session_scope(make_sessionmaker(engine_for(settings.db_url))) as session:
+        for index in range(count):
+            email = f"poster{index}@bench.invalid"
+            auth.create_user(
+                session,
+                email=email,
+                handle=f"poster{index}",
+                password=PASSWORD,
+                role=Role.MODERATOR,
+            )
+            ttl = timedelta(hours=1)
+            tokens.append(auth.sign_in(session, email=email, password=PASSWORD, ttl=ttl))
+    return tokens
+
+
+def ws_url(port: int, channel: str, token: str | None = None) -> str:
+    query = f"?{urlencode({'token': token})}" if token else ""
+    return f"ws://{HOST}:{port}/v1/comments/{channel}/ws{query}"
+
+
+def server_command(port: int) -> list[str]:
+    """One API process as ``courtside serve`` runs it: one worker, access log off."""
+    return [
+        sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
+        "--host", HOST, "--port", str(port),
+        "--no-proxy-headers", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+@contextmanager
+def running_server(env: dict[str, str], port: int, tmp: Path) -> Iterator[int]:
+    """One API process answering on ``port`` while this yields its pid; stopped after."""
+    log = tmp / f"server-{port}.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            server_command(port),
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        rights_bench.wait_for_server(server, port, log)
+        yield server.pid
+    finally:
+        rights_bench.stop(server)
+
+
+def check_channel(port: int, channel: str) -> None:
+    """The channel's history answers the GB reader before the load starts."""
+    status, body = rights_bench.http(port, "GET", f"/v1/comments/{channel}", READER_HEADERS)
+    if status != 200:
+        raise BenchmarkFailed(f"GET /v1/comments/{channel}: {status} {body[:300]!r}")
+
+
+def rss_kib(pids: Sequence[int], proc: Path = Path("/proc")) -> float:
+    """The resident set of ``pids`` together, in KiB (``VmRSS`` of ``/proc/<pid>/status``)."""
+    return float(sum(vm_rss_kib((proc / str(pid) / "status").read_text()) for pid in pids))
+
+
+def vm_rss_kib(status: str) -> int:
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])  # the kernel writes kB, meaning KiB
+    raise ValueError("no VmRSS line")
+
+
+# --- the run, seen from the benchmark's side -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """What the load client does; written to a file it reads (tokens stay off argv)."""
+
+    reader_urls: list[str]
+    poster_urls: list[str]
+    headers: Mapping[str, str]
+    clients: int
+    rate_per_s: float
+    post_s: float
+    drain_s: float
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__ | {"headers": dict(self.headers)})
+
+    @classmethod
+    def from_json(cls, text: str) -> LoadConfig:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    """What the load client measured."""
+
+    clients: int
+    accepted: int
+    refused: int
+    deliveries: int
+    span_s: float  # first post to last delivery
+    p50_ms: float
+    p99_ms: float
+    lagging_closes: int
+    errors: Mapping[str, int] = field(default_factory=dict)
+
+
+def run_load(
+    config: LoadConfig, pids: Sequence[int], idle_s: float, tmp: Path
+) -> tuple[LoadStats, float, float]:
+    """Start the load client, read the RSS before it connects and once its readers are
+    connected and idle, let it post, and return its figures with both RSS readings."""
+    path = tmp / "load.json"
+    path.write_text(config.to_json())
+    before = rss_kib(pids)
+    command = [sys.executable, "-m", "bench.comments", "load", "--config", str(path)]
+    with (tmp / "load.log").open("wb") as log:
+        client = subprocess.Popen(
+            command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log
+        )
+    try:
+        assert client.stdin is not None  # piped above
+        assert client.stdout is not None
+        expect_event(client.stdout, "connected", CONNECT_TIMEOUT_S, tmp / "load.log")
+        time.sleep(idle_s)
+        idle = rss_kib(pids)
+        client.stdin.write(b"go\n")
+        client.stdin.flush()
+        done = expect_event(client.stdout, "done", RUN_TIMEOUT_S, tmp / "load.log")
+    finally:
+        rights_bench.stop(client)
+    return load_stats(done), before, idle
+
+
+def expect_event(stream: IO[bytes], name: str, timeout_s: float, log: Path) -> dict[str, Any]:
+    """The next JSON line the load client writes, which must be event ``name``."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        if not selector.select(timeout_s):
+            raise BenchmarkFailed(f"the load client sent no {name!r} within {timeout_s:.0f} s")
+    line = stream.readline()
+    event: dict[str, Any] = json.loads(line) if line.strip() else {}
+    if event.get("event") != name:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise BenchmarkFailed(f"expected {name!r} from the load client, got {line!r}:\n{tail}")
+    return event
+
+
+def load_stats(data: Mapping[str, Any]) -> LoadStats:
+    return LoadStats(
+        clients=int(data["clients"]),
+        accepted=int(data["accepted"]),
+        refused=int(data["refused"]),
+        deliveries=int(data["deliveries"]),
+        span_s=float(data["span_s"]),
+        p50_ms=float(data["p50_ms"]),
+        p99_ms=float(data["p99_ms"]),
+        lagging_closes=int(data["lagging_closes"]),
+        errors=dict(data.get("errors", {})),
+    )
+
+
+def figures_of(
+    stats: LoadStats, before_kib: float, idle_kib: float, clients: int
+) -> dict[str, float]:
+    """The results JSON's figures; a run where readers failed to connect fails."""
+    if stats.clients < clients:
+        raise BenchmarkFailed(f"only {stats.clients} of {clients} readers connected")
+    if stats.accepted == 0 or stats.deliveries == 0 or stats.span_s <= 0:
+        raise BenchmarkFailed(f"nothing was delivered: {stats}")
+    return {
+        "deliveries_per_s": stats.deliveries / stats.span_s,
+        "p50_ms": stats.p50_ms,
+        "p99_ms": stats.p99_ms,
+        "kib_per_conn": max(idle_kib - before_kib, 0.0) / clients,
+        "clients": float(clients),
+        "delivery_ratio": stats.deliveries / (stats.accepted * clients),
+        "accepted": float(stats.accepted),
+        "refused": float(stats.refused),
+        "lagging_closes": float(stats.lagging_closes),
+        "rss_before_mib": before_kib / 1024,
+        "rss_idle_mib": idle_kib / 1024,
+    }
+
+
+def run_inputs(plan: Plan) -> dict[str, str | int | float | bool | None]:
+    return {
+        "servers": (
+            f"{PROCESSES} x uvicorn --factory web.app:create_app (one worker each,"
+            " --no-access-log, uvloop and httptools when installed), environment=production"
+        ),
+        "stack": "SQLite in a temp dir, Redis db 5 (flushed), channel: a READY GB-only highlight",
+        "load_client": "python asyncio + websockets on uvloop, a separate process",
+        "clients": plan.clients,
+        "posters": f"{plan.posters} signed-in moderators, each on its own WebSocket",
+        "rate_per_s": plan.rate_per_s,
+        "post_s": plan.post_s,
+        "drain_s": plan.drain_s,
+        "idle_s": plan.idle_s,
+        "target_deliveries_per_s": DELIVERIES_TARGET,
+        "target_p99_ms": P99_TARGET_MS,
+        "target_kib_per_conn": KIB_PER_CONN_TARGET,
+    }
+
+
+# --- the load client (python -m bench.comments load) ---------------------------------------
+
+
+@dataclass
+class Tally:
+    """What the readers and posters saw; one event loop, so no locks."""
+
+    sent: dict[str, float] = field(default_factory=dict)  # text -> monotonic send time
+    latencies: list[float] = field(default_factory=list)
+    deliveries: int = 0
+    first_post: float = 0.0
+    last_delivery: float = 0.0
+    accepted: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    lagging_closes: int = 0
+    connected: int = 0
+
+    def receive(self, frame: str | bytes, now: float) -> str | None:
+        """Count one frame's messages that a poster sent; the last message id in it."""
+        last_id = None
+        for event in json.loads(frame):
+            if event.get("type") != "message":
+                continue
+            last_id = str(event["id"])
+            sent_at = self.sent.get(event.get("text", ""))
+            if sent_at is not None:
+                self.deliveries += 1
+                self.latencies.append(now - sent_at)
+                self.last_delivery = now
+        return last_id
+
+    def answer(self, frame: str | bytes) -> None:
+        """A poster's frame: count its acks and refusals (by code)."""
+        for event in json.loads(frame):
+            if event.get("type") == "ack":
+                self.accepted += 1
+            elif event.get("type") == "error":
+                self.errors[str(event.get("code", "?"))] += 1
+
+    def summary(self, clients: int) -> dict[str, Any]:
+        latencies = sorted(self.latencies)
+        return {
+            "event": "done",
+            "clients": clients,
+            "accepted": self.accepted,
+            "refused": sum(self.errors.values()),
+            "errors": dict(self.errors),
+            "deliveries": self.deliveries,
+            "span_s": max(self.last_delivery - self.first_post, 0.0),
+            "p50_ms": 1000 * percentile(latencies, 0.50) if latencies else 0.0,
+            "p99_ms": 1000 * percentile(latencies, 0.99) if latencies else 0.0,
+            "lagging_closes": self.lagging_closes,
+        }
+
+
+def resume_url(url: str, last_id: str | None) -> str:
+    """``url`` with ``after=<last seen id>`` (replacing any earlier one) to resume from."""
+    base = url.split("?after=")[0].split("&after=")[0]
+    if last_id is None:
+        return base
+    return f"{base}{'&' if '?' in base else '?'}{urlencode({'after': last_id})}"
+
+
+def post_schedule(posters: int, rate_per_s: float, seconds: float) -> list[list[float]]:
+    """Send offsets (s from the start) of each poster: messages alternate between posters,
+    one every ``1 / rate_per_s`` seconds in all."""
+    total = round(rate_per_s * seconds)
+    offsets: list[list[float]] = [[] for _ in range(posters)]
+    for index in range(total):
+        offsets[index % posters].append(index / rate_per_s)
+    return offsets
+
+
+LAGGING = 4008
+
+
+async def reader(
+    url: str, headers: Mapping[str, str], tally: Tally, gate: asyncio.Semaphore
+) -> None:
+    """One reader until cancelled: connect (at most ``CONNECT_CONCURRENCY`` handshakes at
+    once), count what arrives, and resume with ``?after=`` when closed for lagging."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    last_id: str | None = None
+    first = True
+    while True:
+        async with gate:
+            ws = await connect(
+                resume_url(url, last_id),
+                additional_headers=dict(headers),
+                ping_interval=None,  # the server pings; answering is enough
+                compression=None,
+                max_size=None,
+            )
+        if first:
+            tally.connected += 1
+            first = False
+        try:
+            async for frame in ws:
+                last_id = tally.receive(frame, time.monotonic()) or last_id
+        except ConnectionClosed as closed:
+            if closed.rcvd is None or closed.rcvd.code != LAGGING:
+                raise
+            tally.lagging_closes += 1
+
+
+async def poster(url: str, offsets: Sequence[float], start: float, name: str, tally: Tally) -> None:
+    """Post one unique text at each offset after ``start``, stamping its send time, while
+    counting the acks and refusals that come back."""
+    from websockets.asyncio.client import connect
+
+    async with connect(url, ping_interval=None, compression=None, max_size=None) as ws:
+        answers = asyncio.create_task(_answers(ws, tally))
+        for index, offset in enumerate(offsets):
+            await asyncio.sleep(max(0.0, start + offset - time.monotonic()))
+            nonce = f"{name}-{index}"
+            text = TEXT_PREFIX + nonce
+            tally.sent[text] = time.monotonic()
+            message = {"type": "post", "text": text, "media_ms": None, "nonce": nonce}
+            await ws.send(json.dumps(message))
+        await asyncio.sleep(DRAIN_S)
+        answers.cancel()
+
+
+async def _answers(ws: Any, tally: Tally) -> None:
+    async for frame in ws:
+        tally.answer(frame)
+
+
+async def drive(config: LoadConfig, go: asyncio.Future[None] | None = None) -> dict[str, Any]:
+    """The whole load: readers connected, "connected" said, wait for ``go`` (a line on stdin
+    unless given), post, drain, and the summary."""
+    tally = Tally()
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    urls = config.reader_urls
+    readers = [
+        asyncio.create_task(reader(urls[i % len(urls)], config.headers, tally, gate))
+        for i in range(config.clients)
+    ]
+    try:
+        await _all_connected(readers, tally, config.clients)
+        say({"event": "connected", "clients": tally.connected})
+        await (go if go is not None else asyncio.to_thread(sys.stdin.readline))
+        offsets = post_schedule(len(config.poster_urls), config.rate_per_s, config.post_s)
+        start = time.monotonic() + 0.5
+        tally.first_post = start
+        await asyncio.gather(
+            *(
+                poster(url, offsets[i], start, f"p{i}", tally)
+                for i, url in enumerate(config.poster_urls)
+            )
+        )
+        await asyncio.sleep(max(0.0, config.drain_s - DRAIN_S))
+        _raise_failed(readers)
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    return tally.summary(tally.connected)
+
+
+async def _all_connected(readers: Sequence[asyncio.Task[None]], tally: Tally, clients: int) -> None:
+    while tally.connected < clients:
+        _raise_failed(readers)
+        await asyncio.sleep(0.1)
+
+
+def _raise_failed(readers: Sequence[asyncio.Task[None]]) -> None:
+    for task in readers:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise BenchmarkFailed(f"a reader failed: {task.exception()!r}")
+
+
+def say(event: Mapping[str, Any]) -> None:
+    print(json.dumps(event), flush=True)
+
+
+def load_main(argv: Sequence[str]) -> int:
+    """``python -m bench.comments load --config FILE``: the load client; JSON lines on
+    stdout ("connected", then "done" with the figures) and "go" awaited on stdin between."""
+    parser = argparse.ArgumentParser(prog="python -m bench.comments load")
+    parser.add_argument("--config", type=Path, required=True)
+    args = parser.parse_args(argv)
+    raise_fd_limit()
+    import uvloop  # uvicorn[standard] brings it; the client should not be the bottleneck
+
+    config = LoadConfig.from_json(args.config.read_text())
+    say(uvloop.run(drive(config)))
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["load"]:
+        sys.exit("usage: python -m bench.comments load --config FILE")
+    sys.exit(load_main(sys.argv[2:]))
