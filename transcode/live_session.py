@@ -14,9 +14,9 @@ implements it), and to the store through :class:`~core.storage.ObjectStore`:
 - a heartbeat that finds another task in charge stops everything at once (takeover).
 
 ``EXT-X-PROGRAM-DATE-TIME`` of a segment is the wall-clock time its first frame reached the
-encoder: the run's origin (the earliest ``now - out_time`` ffmpeg's progress ever gave, i.e.
-the arrival of frame 0 plus the least encoder latency seen) plus the segment's start in the
-run.
+encoder: the run's origin (the earliest ``now - out_time`` ffmpeg's progress gave until the
+estimates settled after start-up, i.e. the arrival of frame 0 plus the least encoder latency
+seen) plus the segment's start in the run, so a run's stamps advance exactly with its media.
 """
 
 from __future__ import annotations
@@ -70,6 +70,10 @@ SPEED_ALERT_BELOW = 0.95
 ALERT_AFTER_S = 5.0
 DROPS_ALERT_COUNT = 15
 DROPS_WINDOW_S = 10.0
+# The run's origin estimate has settled when two in a row agree this closely (or the output
+# has run this long: a machine too busy to agree still gets its segments out).
+SETTLED_WITHIN_S = 0.1
+SETTLE_BY_OUT_TIME_S = 4.0
 STORE_TRIES = 3
 
 
@@ -479,6 +483,8 @@ class EncoderRun:
     uploaded: dict[str, int] = field(default_factory=dict)  # rung -> last index stored
     offsets: dict[str, float] = field(default_factory=dict)  # rung -> start of next segment
     pdts: dict[int, datetime] = field(default_factory=dict)  # segment index -> its PDT
+    settled: bool = False
+    _last_estimate: float | None = None
     stored_any: bool = False
 
     @property
@@ -510,7 +516,7 @@ class EncoderRun:
             tail = process.stderr_tail()[-800:]
             log.info("live encoder run %s ended (exit %s): %s", self.number, code, tail)
         try:
-            self._collect(work_dir)  # what ffmpeg finished while stopping
+            self._collect(work_dir, final=True)  # what ffmpeg finished while stopping
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
         return self.stored_any
@@ -550,15 +556,27 @@ class EncoderRun:
     def _progress(self, lines: list[str]) -> None:
         now = time.time()
         for stats in parse_progress(lines):
-            if stats.frame > 0 and stats.out_time_s > 0:
-                estimate = now - stats.out_time_s
-                self.origin = estimate if self.origin is None else min(self.origin, estimate)
+            if stats.frame > 0 and stats.out_time_s > 0 and not self.settled:
+                self._estimate(now - stats.out_time_s, stats.out_time_s)
             self.task.health.observe(stats)
 
-    def _collect(self, work_dir: Path) -> bool:
-        """Store every segment ffmpeg completed since the last look; whether there was one."""
+    def _estimate(self, estimate: float, out_time_s: float) -> None:
+        """Frame 0's arrival: ``now - out_time`` runs late while ffmpeg starts up (it buffers
+        the input while probing it, then catches up in a burst); once two estimates in a row
+        agree, it is as good as it gets, and it is fixed for the run, so the run's program
+        date times advance exactly with its media time."""
+        previous, self._last_estimate = self._last_estimate, estimate
+        self.origin = estimate if self.origin is None else min(self.origin, estimate)
+        steady = previous is not None and abs(estimate - previous) < SETTLED_WITHIN_S
+        self.settled = steady or out_time_s >= SETTLE_BY_OUT_TIME_S
+
+    def _collect(self, work_dir: Path, *, final: bool = False) -> bool:
+        """Store every segment ffmpeg completed since the last look; whether there was one.
+        Until the origin has settled (the first second or so of a run) segments wait."""
         publisher = self.task.publisher
         assert publisher is not None  # noqa: S101 - set by LiveTask._encode
+        if not (self.settled or final):
+            return False
         new = False
         for rung in publisher.ladder.rungs:
             for local in completed_segments(work_dir / rung.name):

@@ -8,6 +8,7 @@ publisher finally leaves for good. Bad and revoked keys are refused on a stream 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -283,6 +284,10 @@ def test_the_live_playlist_appears_grows_and_its_segments_probe(
     assert [s.pdt for s in top.segments if s.seq <= common] == [
         s.pdt for s in low.segments if s.seq <= common
     ]
+    # Within an encoder run the stamps advance exactly with the media.
+    for one, after in itertools.pairwise(top.segments):
+        step = (after.pdt - one.pdt).total_seconds()
+        assert abs(step - one.duration) < 0.003, (one, after)
 
     row = on_air.row()
     assert row.state is LiveState.LIVE
