@@ -162,8 +162,13 @@ def test_the_watchdog_leaves_a_stream_on_air_alone(db: Session, stream: LiveStre
     report = watchdog(db, later, stuck_after_s=900, queued_after_s=1800)
     assert report.requeued == []
     db.commit()
-    # Once the stream is over, its asset is an ordinary one again.
+    # Over, but its replay has no source yet: still nothing to re-queue.
     stream.state = LiveState.ENDED
+    db.commit()
+    assert watchdog(db, later, stuck_after_s=900, queued_after_s=1800).requeued == []
+    db.commit()
+    # Once the replay has its source, the asset is an ordinary one again.
+    asset.source_key = f"sources/{asset.id}/replay.mp4"
     db.commit()
     report = watchdog(db, later, stuck_after_s=900, queued_after_s=1800)
     db.commit()
