@@ -101,9 +101,11 @@ class RungPlaylist:
 
 
 def target_duration_for(segment_s: float) -> int:
-    """EXT-X-TARGETDURATION for segments of ``segment_s``: room for one running a frame or a
-    little more long (a late keyframe) without breaking the rule that it never changes."""
-    return max(1, math.ceil(segment_s + 0.5))
+    """EXT-X-TARGETDURATION for segments of ``segment_s``. Keyframes are forced on a constant
+    frame rate, so segments last ``segment_s`` to the frame (a segment counts as long as its
+    duration rounded, RFC 8216 4.3.3.1). Players hold back a few target durations from the
+    live edge (hls.js three), so a loose one would cost fans seconds of delay."""
+    return max(1, math.ceil(segment_s))
 
 
 def format_pdt(moment: datetime) -> str:

@@ -392,4 +392,8 @@ def test_a_publisher_gone_past_the_grace_ends_the_stream(on_air: OnAir) -> None:
     for rung in RUNGS:
         for name in ("live.m3u8", "dvr.m3u8"):
             assert on_air.path(f"{rung}/{name}").read_text().rstrip().endswith("#EXT-X-ENDLIST")
+        # Through drops, a takeover and the end, no segment outgrew the target duration.
+        dvr = on_air.playlist(rung, "dvr.m3u8")
+        assert dvr.target_duration == 1
+        assert all(round(s.duration) <= dvr.target_duration for s in dvr.segments), dvr
     assert on_air.row().ended_at is not None

@@ -56,7 +56,7 @@ def test_the_media_playlist_is_what_players_expect() -> None:
     text = render_media(build([3, 2]))
     parsed = m3u8.loads(text)
     assert str(parsed.version) == "7"
-    assert parsed.target_duration == 2
+    assert parsed.target_duration == 1
     assert parsed.media_sequence == 0
     assert parsed.discontinuity_sequence == 0
     assert parsed.is_independent_segments
