@@ -157,9 +157,11 @@ class Health:
     _drops: list[tuple[float, int]] = field(default_factory=list)
 
     def observe(self, stats: EncoderStats) -> None:
-        self.stats = stats
+        previous, self.stats = self.stats, stats
         now = self.clock()
-        self._track_speed(stats.speed, now)
+        # No new frame at all is a silent input (no_input, from the loop), not a slow encoder.
+        if previous is None or stats.frame > previous.frame:
+            self._track_speed(stats.speed, now)
         self._drops = [d for d in self._drops if now - d[0] <= DROPS_WINDOW_S]
         self._drops.append((now, stats.drop_frames))
         recent = self._drops[-1][1] - self._drops[0][1]

@@ -163,6 +163,16 @@ def test_alerts_are_raised_and_cleared_on_transitions_only() -> None:
     ]  # fmt: skip
 
 
+def test_a_silent_input_is_not_a_slow_encoder() -> None:
+    now = [0.0]
+    control = RecordingControl()
+    health = Health(control, clock=lambda: now[0])
+    for second in range(12):  # ffmpeg waits for input: frames stand still, speed falls
+        now[0] = second
+        health.observe(EncoderStats(90, 30.0, 3 / (second + 3), 0, 3.0, 500.0))
+    assert control.alerts == []
+
+
 def test_dropped_frames_alert_counts_recent_drops_only() -> None:
     now = [0.0]
     control = RecordingControl()
