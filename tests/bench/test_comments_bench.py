@@ -88,6 +88,11 @@ def test_tally_counts_only_the_posted_messages_and_keeps_the_last_id() -> None:
     assert tally.deliveries == 1
     assert tally.latencies == [pytest.approx(0.25)]
     assert tally.receive("[]", now=11.0) is None
+    # Every reader of a process gets the same frame: counted each time, parsed once.
+    assert tally.receive(frame.encode(), now=10.5) == "2-0"
+    assert tally.receive(frame.encode(), now=10.5) == "2-0"
+    assert tally.deliveries == 3
+    assert len(tally.parsed) == 3
     tally.answer(json.dumps([{"type": "ack", "nonce": "a"}, {"type": "error", "code": "x"}]))
     assert (tally.accepted, dict(tally.errors)) == (1, {"x": 1})
 
