@@ -3,6 +3,7 @@ import { api, ApiError, leagueOf } from "./api.js";
 import { t, formatTime, formatNumber } from "./i18n.js";
 import { h, icon, cardList, formatDuration, section } from "./dom.js";
 import { loadStoryboard, cueAt, paintCue } from "./storyboard.js";
+import { mountComments } from "./comments.js";
 
 const SEEK_STEP_S = 5;
 const VIEW_AFTER_S = 5;
@@ -20,7 +21,12 @@ export async function showWatch(id, page) {
   if (item === false) return;
   state.item = item;
   if (item) describe(item, video, page);
-  await startPlayback(id, video, state);
+  if (!(await startPlayback(id, video, state))) return;
+  // The comment channel obeys the item's rights: only for a viewer who may watch it.
+  const stage = $("watch").querySelector(".stage");
+  // Posts carry where the fan is in the media: the program date time live, else the position.
+  const mediaMs = () => (state.live ? state.hls && state.hls.playingDate && state.hls.playingDate.getTime() : video.currentTime * 1000);
+  state.comments = await mountComments(id, { host: $("watch"), video, stage, live: Boolean(state.live), mediaMs });
 }
 
 async function loadItem(id) {
@@ -70,7 +76,7 @@ async function startPlayback(id, video, state) {
     playback = await api(`/v1/playback/${encodeURIComponent(id)}`, { method: "POST" });
   } catch (error) {
     unavailable(error);
-    return;
+    return false;
   }
   if (playback.poster_url && !video.poster) video.poster = playback.poster_url;
   state.viewUrl = playback.view_url || null;
@@ -79,6 +85,7 @@ async function startPlayback(id, video, state) {
   if (state.live) setupLive(video, state);
   // A live stream plays from its DVR master: the same live edge, and fans may seek back.
   attach(id, state.live ? state.live.dvr_url : playback.master_url, video, state);
+  return true;
 }
 
 /** Live mode: the LIVE badge, "go live" back to the edge, the seek bar over the DVR window. */
