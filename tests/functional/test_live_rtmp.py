@@ -21,8 +21,10 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from sqlalchemy import select
 
-from core.models import AssetStatus, LiveState, LiveStream
+from core.events import LIVE_ALERT
+from core.models import AssetStatus, Event, LiveState, LiveStream
 from tests.functional.stack import Stack, make_partner, running_stack
 from transcode.live_playlists import RungPlaylist, parse_media
 
@@ -135,6 +137,16 @@ class OnAir:
             stream = session.get_one(LiveStream, self.stream_id)
             session.expunge(stream)
             return stream
+
+    def alerts(self) -> dict[str, bool]:
+        """The stream's alerts by name: active (True) or over (False), as last said."""
+        with self.stack.sessions() as session:
+            events = session.scalars(
+                select(Event)
+                .where(Event.subject_id == self.stream_id, Event.type == LIVE_ALERT)
+                .order_by(Event.id)
+            )
+            return {str(e.data["alert"]): bool(e.data["active"]) for e in events}
 
     def start(self) -> None:
         self.publisher = publish(self.stack.rtmp_url, self.key, self.logs / "publisher.log")
@@ -382,6 +394,25 @@ def test_a_killed_worker_process_is_replaced_and_the_stream_continues(on_air: On
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
         assert any(s.discontinuity and s.seq > before - 2 for s in dvr.segments)
     assert on_air.row().state is LiveState.LIVE
+
+
+def test_a_frozen_publisher_raises_no_input_until_a_new_one_is_on_air(on_air: OnAir) -> None:
+    # Frozen, the publisher keeps its connection but sends nothing: the encoder stalls (and
+    # the edge drops the publisher after 10 s). Its operator restarts it within the grace.
+    assert on_air.publisher is not None
+    os.killpg(on_air.publisher.pid, signal.SIGSTOP)
+    try:
+        wait_until("a no_input alert", lambda: on_air.alerts().get("no_input") is True, 30)
+    finally:
+        os.killpg(on_air.publisher.pid, signal.SIGCONT)
+        stop(on_air.publisher)
+    before = on_air.last_seq()
+    on_air.start()
+    wait_until("segments again", lambda: on_air.last_seq() >= before + 3, 45)
+    assert on_air.alerts()["no_input"] is False
+    assert on_air.row().state is LiveState.LIVE
+    dvr = on_air.playlist("360p", "dvr.m3u8")
+    assert any(s.discontinuity and s.seq > before for s in dvr.segments)
 
 
 def test_a_publisher_gone_past_the_grace_ends_the_stream(on_air: OnAir) -> None:
