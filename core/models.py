@@ -572,3 +572,90 @@ def on_air(asset: Asset) -> bool:
     """A live asset whose stream is live now (its catalog item says so; blackouts apply)."""
     stream = asset.live_stream
     return stream is not None and stream.state is LiveState.LIVE
+
+
+class CommentMessage(Base):
+    """The durable archive of every accepted comment (Redis keeps only recent history).
+    ``stream_id`` is the message's id everywhere (its Redis Stream id, ``<ms>-<seq>``);
+    ``ms``/``seq`` order it. ``author_key`` is the poster's principal label (``user:5``)."""
+
+    __tablename__ = "comment_messages"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "ms", "seq", name="uq_comment_messages_channel_id"),
+        Index("ix_comment_messages_media", "channel_id", "media_ms"),
+        Index("ix_comment_messages_author", "channel_id", "author_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    stream_id: Mapped[str] = mapped_column(String(40))
+    ms: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(Integer)
+    author_key: Mapped[str] = mapped_column(String(64))
+    author_handle: Mapped[str] = mapped_column(String(64))
+    author_badge: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    media_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # "visible", "held" (a blocked term: waits for a moderator) or "hidden".
+    state: Mapped[str] = mapped_column(String(16))
+    likes: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class CommentChannel(Base):
+    """A comment channel's settings (channels without a row are open, no slow mode)."""
+
+    __tablename__ = "comment_channels"
+
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    # "open", "account_age" (accounts older than min_account_age_s), "verified", "closed".
+    mode: Mapped[str] = mapped_column(String(16), default="open")
+    min_account_age_s: Mapped[int] = mapped_column(Integer, default=0)
+    slow_mode_s: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class CommentBan(Base):
+    __tablename__ = "comment_bans"
+
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    author_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class CommentLike(Base):
+    """One like per viewer per message."""
+
+    __tablename__ = "comment_likes"
+
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    author_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class CommentReport(Base):
+    __tablename__ = "comment_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    stream_id: Mapped[str] = mapped_column(String(40))
+    reporter_key: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class BlockedTerm(Base):
+    """A term that holds a comment for review, stored normalised (see player_api.comments)."""
+
+    __tablename__ = "comment_blocked_terms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    term: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow)

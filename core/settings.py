@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     whip_max_sessions: int = Field(default=4, ge=0, le=64)
     whip_fps: int = Field(default=30, ge=10, le=60)
     whip_idle_timeout_s: float = Field(default=10.0, ge=2, le=300)
+    # Live comments: Redis Stream history kept per channel (approximate MAXLEN) and sent on
+    # join, the fan-out flush interval (events batched per WebSocket frame), each connection's
+    # send queue in frames (a client further behind is closed with 4008), text limit, and the
+    # per-user token bucket (messages per window, then a cool-down).
+    comments_history_max: int = Field(default=1000, ge=10, le=100_000)
+    comments_join_history: int = Field(default=50, ge=0, le=500)
+    comments_flush_ms: int = Field(default=100, ge=5, le=2000)
+    comments_queue_frames: int = Field(default=64, ge=2, le=4096)
+    comments_max_chars: int = Field(default=300, ge=1, le=5000)
+    comments_rate_messages: int = Field(default=3, ge=1, le=1000)
+    comments_rate_window_s: float = Field(default=2.0, gt=0, le=3600)
+    comments_cooldown_s: float = Field(default=10.0, ge=0, le=3600)
     log_level: str = "INFO"
     log_json: bool = True
 

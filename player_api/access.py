@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from core.errors import CourtsideError
 from core.settings import Settings
@@ -74,8 +75,9 @@ async def current_viewer(request: Request, rights: RightsDep) -> Viewer:
     return viewer_of(request, rights)
 
 
-def viewer_of(request: Request, rights: RightsContext) -> Viewer:
-    """The viewer as the server sees it: IP through trusted proxies only, GeoIP country."""
+def viewer_of(request: HTTPConnection, rights: RightsContext) -> Viewer:
+    """The viewer as the server sees it: IP through trusted proxies only, GeoIP country
+    (of a request or a WebSocket)."""
     platform = request.headers.get(PLATFORM_HEADER) or request.query_params.get("platform")
     return resolve_viewer(
         peer=request.client.host if request.client else "",
@@ -88,7 +90,7 @@ def viewer_of(request: Request, rights: RightsContext) -> Viewer:
     )
 
 
-def _location_headers(request: Request, cdn_header: str | None) -> dict[str, str]:
+def _location_headers(request: HTTPConnection, cdn_header: str | None) -> dict[str, str]:
     """Only the headers that place a viewer, each with every line in order: keeping one line
     could keep the client's own X-Forwarded-For and drop the one our proxy appended."""
     names = ("x-forwarded-for", cdn_header.lower()) if cdn_header else ("x-forwarded-for",)

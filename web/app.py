@@ -38,6 +38,9 @@ from ingest.whip import WhipConfig, WhipSessions
 from ingest.whip_routes import router as whip_router
 from player_api.access import RightsContext
 from player_api.accounts import router as accounts_router
+from player_api.comments.routes import router as comments_router
+from player_api.comments.runtime import comments_running
+from player_api.comments.sockets import router as comment_sockets_router
 from player_api.routes import router as playback_router
 from player_api.sports_routes import sports_router
 from player_api.whep import WhepConfig, WhepViewers
@@ -75,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router, assets_router, playback_router, accounts_router, rights_router,
         fixtures_router, uploads_router, webhooks_router, pull_router, feeds_router,
         sports_router, teams_router, live_hooks_router, live_router, whip_router, whep_router,
-        live_clips_router,
+        live_clips_router, comments_router, comment_sockets_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)
@@ -86,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    async with _webrtc_running(app):
+    async with _webrtc_running(app), comments_running(app.state):
         yield
     app.state.rights.geo.close()
 

@@ -21,11 +21,15 @@ from core.errors import (
 from ingest.uploads import UnsupportedMediaType
 from ingest.whip import CapacityReached
 from player_api.access import NotAvailable
+from player_api.comments.archiver import ArchiveFailed
+from player_api.comments.model import CommentsUnavailable, CommentTextRefused, RateLimited
 from player_api.media_response import RangeNotSatisfiable
 
 # Most specific first: the first match wins.
 STATUS_BY_ERROR: tuple[tuple[type[CourtsideError], int], ...] = (
     (NotAvailable, 451),
+    (RateLimited, 429),  # a comment refused by the rate limit or slow mode
+    (CommentTextRefused, 422),  # before Forbidden: an empty or too long comment
     (Unauthenticated, 401),
     (Forbidden, 403),
     (NotFound, 404),
@@ -37,6 +41,8 @@ STATUS_BY_ERROR: tuple[tuple[type[CourtsideError], int], ...] = (
     (InvalidKey, 422),  # a path the store refuses to name
     (StorageUnavailable, 503),
     (CapacityReached, 503),
+    (CommentsUnavailable, 503),
+    (ArchiveFailed, 503),
 )
 
 

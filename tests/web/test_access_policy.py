@@ -32,6 +32,10 @@ PUBLIC = {
     ("GET", "/v1/schedule"),
     # Resumable upload parts (local store): the signed part URL is the credential, as on S3.
     ("PUT", "/v1/uploads/{upload_id}/parts/{number}"),
+    # Comments: anyone who may watch the item reads them (player_api/comments).
+    ("GET", "/v1/comments/{channel_id}"),
+    ("GET", "/v1/comments/{channel_id}/replay"),
+    ("GET", "/v1/comments/{channel_id}/events"),
 }
 
 
