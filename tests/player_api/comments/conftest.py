@@ -104,3 +104,13 @@ def make_user(
     )
     db.commit()
     return user, token
+
+
+@pytest.fixture
+def other_league_channel(db: Session) -> Asset:
+    other = League(slug=f"o{secrets.token_hex(6)}", name="Other Comment League")
+    db.add(other)
+    db.flush()
+    db.add(worldwide_highlights(other))
+    db.commit()
+    return add_asset(db, other, title="elsewhere")
