@@ -36,7 +36,7 @@ def post(client: TestClient, channel: str, token: str, text: str, **extra: objec
     )
 
 
-def history(client: TestClient, channel: str, token: str | None = None, **params: object) -> Any:
+def history(client: TestClient, channel: str, token: str | None = None, **params: str | int) -> Any:
     headers = bearer(token) if token else {}
     response = client.get(f"/v1/comments/{channel}", params=params, headers=headers)
     assert response.status_code == 200, response.text
