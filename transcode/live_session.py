@@ -488,6 +488,8 @@ class EncoderRun:
     settled: bool = False
     _last_estimate: float | None = None
     stored_any: bool = False
+    base_seq: int = 0  # the global sequence number of this run's segment 0
+    first: bool = True  # the stream's very first run: no discontinuity before it
 
     @property
     def init_name(self) -> str:
