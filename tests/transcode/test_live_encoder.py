@@ -3,11 +3,16 @@ health and alerts built from them, and the store side of the live loop."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.storage import LocalObjectStore
+import pytest
+
+from core.storage import LocalObjectStore, ObjectStore, S3ObjectStore
+from tests.s3server import moto_s3_server, moto_settings
 from transcode.errors import TranscodeError
 from transcode.live_encoder import (
     EncoderJob,
@@ -238,8 +243,26 @@ def test_segments_are_stored_before_the_playlists_that_name_them(tmp_path: Path)
     assert "#EXT-X-MEDIA-SEQUENCE:4" in live
 
 
-def test_a_takeover_resumes_every_rung_at_the_same_sequence(tmp_path: Path) -> None:
-    store = LocalObjectStore(tmp_path / "store")
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with moto_s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    """Each backend: what the live loop reads back and deletes must work on S3 too."""
+    if request.param == "local":
+        return LocalObjectStore(tmp_path / "store")
+    endpoint = request.getfixturevalue("s3_endpoint")
+    s3 = S3ObjectStore.from_settings(moto_settings(endpoint, f"live-{uuid.uuid4().hex[:12]}"))
+    s3.ensure_bucket()
+    return s3
+
+
+def test_a_takeover_resumes_every_rung_at_the_same_sequence(
+    tmp_path: Path, store: ObjectStore
+) -> None:
     start = datetime(2026, 11, 30, 4, 30, tzinfo=UTC)
     for rung, count in (("480p", 5), ("360p", 4)):  # lost between the two rungs' uploads
         playlist = RungPlaylist(2)
