@@ -37,6 +37,7 @@ TokenQuery = Annotated[str | None, Query(max_length=200)]
 # How long a joining client waits for this process's fan-out to be subscribed.
 READY_TIMEOUT_S = 5.0
 SSE_KEEPALIVE_S = 15.0
+CLOSE_TIMEOUT_S = 10.0
 _CLOSE_CODES: tuple[tuple[type[CourtsideError], int], ...] = (
     (NotAvailable, 4451),
     (Unauthenticated, 4401),
@@ -127,9 +128,10 @@ async def _run(
 
 async def _close(websocket: WebSocket, code: int) -> None:
     reason = "lagging: resume with ?after=" if code == LAGGING else "resume with ?after="
-    # A client that reads nothing may never take the close frame either: do not wait on it.
+    # The close frame queues behind what the kernel still holds for a slow client; it gets a
+    # while to read that far (its queue is already freed), then the connection is dropped.
     with contextlib.suppress(TimeoutError, RuntimeError, OSError, WebSocketDisconnect):
-        await asyncio.wait_for(websocket.close(code, reason), 2.0)
+        await asyncio.wait_for(websocket.close(code, reason), CLOSE_TIMEOUT_S)
 
 
 async def _receive(
