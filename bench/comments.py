@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -49,6 +49,7 @@ import redis
 
 from bench import rights as rights_bench
 from bench.harness import Measurement, benchmark
+from bench.playback import machine_busy_s, process_cpu_s
 from bench.rights import GB_IP, HOST, BenchmarkFailed, percentile
 from core import auth, migrate
 from core.db import engine_for, make_sessionmaker, session_scope
@@ -64,6 +65,7 @@ RATE_PER_S = 50.0
 POST_S = 10.0
 DRAIN_S = 3.0
 IDLE_S = 3.0  # readers connected and silent before the RSS is read
+WARM = 100  # readers connected before the first RSS reading
 CONNECT_CONCURRENCY = 64  # handshakes in flight at once
 CONNECT_TIMEOUT_S = 180.0
 RUN_TIMEOUT_S = 300.0
@@ -137,9 +139,10 @@ def measure(tmp: Path, plan: Plan) -> dict[str, float]:
             rate_per_s=plan.rate_per_s,
             post_s=plan.post_s,
             drain_s=plan.drain_s,
+            warm=min(WARM, plan.clients // 2),
         )
-        stats, before_kib, idle_kib = run_load(config, pids, plan.idle_s, tmp)
-    return figures_of(stats, before_kib, idle_kib, plan.clients)
+        stats, readings = run_load(config, pids, plan.idle_s, tmp)
+    return figures_of(stats, readings, plan.clients, config.warm)
 
 
 def raise_fd_limit() -> None:
@@ -237,6 +240,7 @@ class LoadConfig:
     rate_per_s: float
     post_s: float
     drain_s: float
+    warm: int = 0  # readers connected first; the RSS per connection is measured past them
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__ | {"headers": dict(self.headers)})
@@ -258,17 +262,31 @@ class LoadStats:
     p50_ms: float
     p99_ms: float
     lagging_closes: int
+    ack_p50_ms: float = 0.0
+    ack_p99_ms: float = 0.0
     errors: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Readings:
+    """The API processes' RSS with the first ``warm`` readers connected and with all of them
+    (idle), and the CPU time of the servers and of the load client while posting."""
+
+    before_kib: float
+    idle_kib: float
+    server_cpu_s: float
+    client_cpu_s: float
+    busy_s: float  # the whole machine's busy CPU time meanwhile
+    post_wall_s: float
 
 
 def run_load(
     config: LoadConfig, pids: Sequence[int], idle_s: float, tmp: Path
-) -> tuple[LoadStats, float, float]:
-    """Start the load client, read the RSS before it connects and once its readers are
-    connected and idle, let it post, and return its figures with both RSS readings."""
+) -> tuple[LoadStats, Readings]:
+    """Start the load client; read the RSS once its first readers are connected (the
+    servers' one-time costs paid) and once all are connected and idle; let it post."""
     path = tmp / "load.json"
     path.write_text(config.to_json())
-    before = rss_kib(pids)
     command = [sys.executable, "-m", "bench.comments", "load", "--config", str(path)]
     with (tmp / "load.log").open("wb") as log:
         client = subprocess.Popen(
@@ -277,15 +295,36 @@ def run_load(
     try:
         assert client.stdin is not None  # piped above
         assert client.stdout is not None
+        expect_event(client.stdout, "warm", CONNECT_TIMEOUT_S, tmp / "load.log")
+        time.sleep(idle_s)
+        before = rss_kib(pids)
+        tell(client.stdin, "more")
         expect_event(client.stdout, "connected", CONNECT_TIMEOUT_S, tmp / "load.log")
         time.sleep(idle_s)
         idle = rss_kib(pids)
-        client.stdin.write(b"go\n")
-        client.stdin.flush()
+        start = cpu_s(pids), cpu_s([client.pid]), busy_s(), time.monotonic()
+        tell(client.stdin, "go")
         done = expect_event(client.stdout, "done", RUN_TIMEOUT_S, tmp / "load.log")
+        end = cpu_s(pids), cpu_s([client.pid]), busy_s(), time.monotonic()
     finally:
         rights_bench.stop(client)
-    return load_stats(done), before, idle
+    spent = [b - a for a, b in zip(start, end, strict=True)]
+    return load_stats(done), Readings(before, idle, *spent)
+
+
+def tell(stream: IO[bytes], line: str) -> None:
+    stream.write(line.encode() + b"\n")
+    stream.flush()
+
+
+def busy_s() -> float:
+    return machine_busy_s(Path("/proc/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+
+
+def cpu_s(pids: Sequence[int]) -> float:
+    """utime + stime of ``pids`` so far (``/proc/<pid>/stat``), in seconds."""
+    hz = os.sysconf("SC_CLK_TCK")
+    return sum(process_cpu_s(Path(f"/proc/{pid}/stat").read_text(), hz) for pid in pids)
 
 
 def expect_event(stream: IO[bytes], name: str, timeout_s: float, log: Path) -> dict[str, Any]:
@@ -312,30 +351,39 @@ def load_stats(data: Mapping[str, Any]) -> LoadStats:
         p50_ms=float(data["p50_ms"]),
         p99_ms=float(data["p99_ms"]),
         lagging_closes=int(data["lagging_closes"]),
+        ack_p50_ms=float(data["ack_p50_ms"]),
+        ack_p99_ms=float(data["ack_p99_ms"]),
         errors=dict(data.get("errors", {})),
     )
 
 
-def figures_of(
-    stats: LoadStats, before_kib: float, idle_kib: float, clients: int
-) -> dict[str, float]:
+def figures_of(stats: LoadStats, readings: Readings, clients: int, warm: int) -> dict[str, float]:
     """The results JSON's figures; a run where readers failed to connect fails."""
     if stats.clients < clients:
         raise BenchmarkFailed(f"only {stats.clients} of {clients} readers connected")
     if stats.accepted == 0 or stats.deliveries == 0 or stats.span_s <= 0:
         raise BenchmarkFailed(f"nothing was delivered: {stats}")
+    other = readings.busy_s - readings.server_cpu_s - readings.client_cpu_s
     return {
         "deliveries_per_s": stats.deliveries / stats.span_s,
         "p50_ms": stats.p50_ms,
         "p99_ms": stats.p99_ms,
-        "kib_per_conn": max(idle_kib - before_kib, 0.0) / clients,
+        "kib_per_conn": max(readings.idle_kib - readings.before_kib, 0.0) / (clients - warm),
         "clients": float(clients),
         "delivery_ratio": stats.deliveries / (stats.accepted * clients),
         "accepted": float(stats.accepted),
         "refused": float(stats.refused),
         "lagging_closes": float(stats.lagging_closes),
-        "rss_before_mib": before_kib / 1024,
-        "rss_idle_mib": idle_kib / 1024,
+        # Post to the poster's ack (accepted: rules checked, in Redis and the SQL archive).
+        "ack_p50_ms": stats.ack_p50_ms,
+        "ack_p99_ms": stats.ack_p99_ms,
+        "rss_warm_mib": readings.before_kib / 1024,
+        "rss_idle_mib": readings.idle_kib / 1024,
+        # Cores kept busy while posting (of 2): what limited the run, when one is near 1.
+        "server_cores": readings.server_cpu_s / readings.post_wall_s,
+        "client_cores": readings.client_cpu_s / readings.post_wall_s,
+        # Cores other work on the machine kept busy meanwhile (a shared machine's noise).
+        "other_busy_cores": max(0.0, other / readings.post_wall_s),
     }
 
 
@@ -368,6 +416,7 @@ class Tally:
 
     sent: dict[str, float] = field(default_factory=dict)  # text -> monotonic send time
     latencies: list[float] = field(default_factory=list)
+    ack_latencies: list[float] = field(default_factory=list)  # post to its ack, per post
     deliveries: int = 0
     first_post: float = 0.0
     last_delivery: float = 0.0
@@ -404,16 +453,19 @@ class Tally:
                 sent_times.append(sent_at)
         return last_id, sent_times
 
-    def answer(self, frame: str | bytes) -> None:
-        """A poster's frame: count its acks and refusals (by code)."""
+    def answer(self, frame: str | bytes, now: float) -> None:
+        """A poster's frame: count its acks (and time them) and its refusals (by code)."""
         for event in json.loads(frame):
             if event.get("type") == "ack":
                 self.accepted += 1
+                sent_at = self.sent.get(TEXT_PREFIX + str(event.get("nonce")))
+                if sent_at is not None:
+                    self.ack_latencies.append(now - sent_at)
             elif event.get("type") == "error":
                 self.errors[str(event.get("code", "?"))] += 1
 
     def summary(self, clients: int) -> dict[str, Any]:
-        latencies = sorted(self.latencies)
+        latencies, acks = sorted(self.latencies), sorted(self.ack_latencies)
         return {
             "event": "done",
             "clients": clients,
@@ -425,6 +477,8 @@ class Tally:
             "p50_ms": 1000 * percentile(latencies, 0.50) if latencies else 0.0,
             "p99_ms": 1000 * percentile(latencies, 0.99) if latencies else 0.0,
             "lagging_closes": self.lagging_closes,
+            "ack_p50_ms": 1000 * percentile(acks, 0.50) if acks else 0.0,
+            "ack_p99_ms": 1000 * percentile(acks, 0.99) if acks else 0.0,
         }
 
 
@@ -503,23 +557,31 @@ async def poster(url: str, offsets: Sequence[float], start: float, name: str, ta
 
 async def _answers(ws: Any, tally: Tally) -> None:
     async for frame in ws:
-        tally.answer(frame)
+        tally.answer(frame, time.monotonic())
 
 
-async def drive(config: LoadConfig, go: asyncio.Future[None] | None = None) -> dict[str, Any]:
-    """The whole load: readers connected, "connected" said, wait for ``go`` (a line on stdin
-    unless given), post, drain, and the summary."""
+async def drive(config: LoadConfig, proceed: Callable[[], Awaitable[object]]) -> dict[str, Any]:
+    """The whole load: the first ``warm`` readers, "warm" said, ``proceed()`` (a line on
+    stdin), the other readers, "connected" said, ``proceed()``, post, drain, the summary."""
     tally = Tally()
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     urls = config.reader_urls
-    readers = [
-        asyncio.create_task(reader(urls[i % len(urls)], config.headers, tally, gate))
-        for i in range(config.clients)
-    ]
+    readers: list[asyncio.Task[None]] = []
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            url = urls[len(readers) % len(urls)]
+            readers.append(asyncio.create_task(reader(url, config.headers, tally, gate)))
+
     try:
+        add(config.warm)
+        await _all_connected(readers, tally, config.warm)
+        say({"event": "warm", "clients": tally.connected})
+        await proceed()
+        add(config.clients - config.warm)
         await _all_connected(readers, tally, config.clients)
         say({"event": "connected", "clients": tally.connected})
-        await (go if go is not None else asyncio.to_thread(sys.stdin.readline))
+        await proceed()
         offsets = post_schedule(len(config.poster_urls), config.rate_per_s, config.post_s)
         start = time.monotonic() + 0.5
         tally.first_post = start
@@ -564,7 +626,7 @@ def load_main(argv: Sequence[str]) -> int:
     import uvloop  # uvicorn[standard] brings it; the client should not be the bottleneck
 
     config = LoadConfig.from_json(args.config.read_text())
-    say(uvloop.run(drive(config)))
+    say(uvloop.run(drive(config, lambda: asyncio.to_thread(sys.stdin.readline))))
     return 0
 
 

@@ -41,20 +41,33 @@ def test_comments_is_registered() -> None:
     assert load_benchmarks()["comments"] is comments.comments_benchmark
 
 
+READINGS = comments.Readings(
+    before_kib=100_000.0,
+    idle_kib=157_000.0,
+    server_cpu_s=8.0,
+    client_cpu_s=9.0,
+    busy_s=19.0,
+    post_wall_s=10.0,
+)
+
+
 def test_figures_name_the_issue_targets() -> None:
-    figures = comments.figures_of(stats(), before_kib=100_000.0, idle_kib=160_000.0, clients=2000)
+    figures = comments.figures_of(stats(), READINGS, clients=2000, warm=100)
     assert figures["deliveries_per_s"] == pytest.approx(100_000.0)
     assert (figures["p50_ms"], figures["p99_ms"]) == (80.0, 200.0)
+    # Per connection past the warm ones: the servers' one-time costs are not spread over them.
     assert figures["kib_per_conn"] == pytest.approx(30.0)
+    assert (figures["server_cores"], figures["client_cores"]) == (0.8, 0.9)
+    assert figures["other_busy_cores"] == pytest.approx(0.2)
     assert figures["clients"] == 2000
     assert figures["delivery_ratio"] == pytest.approx(1.0)
 
 
 def test_figures_refuse_a_run_with_missing_readers_or_nothing_delivered() -> None:
     with pytest.raises(BenchmarkFailed, match="1999 of 2000"):
-        comments.figures_of(stats(clients=1999), 0.0, 0.0, 2000)
+        comments.figures_of(stats(clients=1999), READINGS, 2000, 100)
     with pytest.raises(BenchmarkFailed, match="nothing was delivered"):
-        comments.figures_of(stats(deliveries=0), 0.0, 0.0, 2000)
+        comments.figures_of(stats(deliveries=0), READINGS, 2000, 100)
 
 
 def test_schedule_alternates_posters_at_the_overall_rate() -> None:
@@ -93,8 +106,10 @@ def test_tally_counts_only_the_posted_messages_and_keeps_the_last_id() -> None:
     assert tally.receive(frame.encode(), now=10.5) == "2-0"
     assert tally.deliveries == 3
     assert len(tally.parsed) == 3
-    tally.answer(json.dumps([{"type": "ack", "nonce": "a"}, {"type": "error", "code": "x"}]))
+    answers = [{"type": "ack", "nonce": "p0-0"}, {"type": "error", "code": "x"}]
+    tally.answer(json.dumps(answers), now=10.05)
     assert (tally.accepted, dict(tally.errors)) == (1, {"x": 1})
+    assert tally.ack_latencies == [pytest.approx(0.05)]
 
 
 def test_rss_is_read_from_proc() -> None:
@@ -113,7 +128,7 @@ def test_servers_run_as_production_does() -> None:
 
 
 def test_load_config_round_trips() -> None:
-    config = comments.LoadConfig(["ws://a"], ["ws://b?token=t"], {"X": "1"}, 3, 5.0, 1.0, 0.5)
+    config = comments.LoadConfig(["ws://a"], ["ws://b?token=t"], {"X": "1"}, 3, 5.0, 1.0, 0.5, 1)
     assert comments.LoadConfig.from_json(config.to_json()) == config
 
 
@@ -181,10 +196,16 @@ def test_load_client_counts_deliveries_and_resumes_after_lagging() -> None:
                 rate_per_s=20.0,
                 post_s=1.0,
                 drain_s=comments.DRAIN_S,
+                warm=5,
             )
-            go = asyncio.get_running_loop().create_future()
-            go.set_result(None)
-            return await comments.drive(config, go), channel
+            said: list[int] = []
+
+            async def proceed() -> None:
+                said.append(len(channel.connections))
+
+            summary = await comments.drive(config, proceed)
+            assert said == [5, 20]  # warm readers first, then all of them
+            return summary, channel
 
     summary, channel = asyncio.run(asyncio.wait_for(scenario(), timeout=60))
     assert summary["clients"] == 20
