@@ -123,6 +123,17 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
+def worldwide_live(league: League) -> RightsGrant:
+    """An approved grant that licenses the league's live streams everywhere."""
+    return RightsGrant(
+        scope_type="league",
+        scope_id=str(league.id),
+        license_type="live",
+        status="approved",
+        worldwide=True,
+    )
+
+
 def worldwide_highlights(league: League) -> RightsGrant:
     """An approved grant that licenses the league's highlights everywhere."""
     return RightsGrant(

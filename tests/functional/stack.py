@@ -32,6 +32,7 @@ from tests.conftest import (
     fresh_database,
     unique_name,
     worldwide_highlights,
+    worldwide_live,
 )
 
 E2E_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -205,12 +206,15 @@ def _start_live(env: dict[str, str], tmp: Path) -> list[subprocess.Popen[bytes]]
     raise RuntimeError(f"the RTMP edge did not start: {(tmp / 'rtmp.log').read_text()[-2000:]}")
 
 
-def make_partner(stack: Stack, slug: str) -> str:
+def make_partner(stack: Stack, slug: str, *, live: bool = False) -> str:
+    """A partner key for a new league licensed worldwide for highlights (and live streams)."""
     with session_scope(stack.sessions) as session:
         league = League(slug=slug, name=slug.title())
         session.add(league)
         session.flush()
         session.add(worldwide_highlights(league))
+        if live:
+            session.add(worldwide_live(league))
         _key, secret = create_api_key(session, role=Role.PARTNER, leagues=[league])
     return secret
 

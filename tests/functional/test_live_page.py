@@ -13,8 +13,6 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from core.db import session_scope
-from core.models import League, RightsGrant
 from tests.functional.stack import Stack, make_partner, running_stack
 from tests.functional.test_fan_page import CHROMIUM_ARGS, screenshot
 
@@ -33,18 +31,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def on_air(live_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A stream of a league licensed for live worldwide, published to until the module ends;
     yields its id once it is playable."""
-    partner = make_partner(live_stack, LEAGUE)
-    with session_scope(live_stack.sessions) as session:
-        league = session.query(League).filter_by(slug=LEAGUE).one()
-        session.add(
-            RightsGrant(
-                scope_type="league",
-                scope_id=str(league.id),
-                license_type="live",
-                status="approved",
-                worldwide=True,
-            )
-        )
+    partner = make_partner(live_stack, LEAGUE, live=True)
     with httpx2.Client(base_url=live_stack.base_url, timeout=30) as client:
         created = client.post(
             "/v1/live",

@@ -20,12 +20,9 @@ from pathlib import Path
 import httpx2
 import pytest
 from aiortc import RTCSessionDescription
-from sqlalchemy import select
 
 from bench.live_webrtc import clock_publisher, wait_until_previewable, whep_latency_samples
 from core.celery_app import app as celery_app
-from core.db import session_scope
-from core.models import League, RightsGrant
 from core.webrtc import wait_connected
 from tests.conftest import bearer
 from tests.functional.stack import Stack, make_partner, running_stack
@@ -44,19 +41,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def partner(stack: Stack) -> str:
-    key = make_partner(stack, LEAGUE)
-    with session_scope(stack.sessions) as session:
-        league = session.scalars(select(League).where(League.slug == LEAGUE)).one()
-        session.add(
-            RightsGrant(
-                scope_type="league",
-                scope_id=str(league.id),
-                license_type="live",
-                status="approved",
-                worldwide=True,
-            )
-        )
-    return key
+    return make_partner(stack, LEAGUE, live=True)
 
 
 def new_stream(stack: Stack, partner: str) -> tuple[str, str]:

@@ -21,12 +21,11 @@ from core.models import (
     LiveState,
     LiveStream,
     RightsBlackout,
-    RightsGrant,
     utcnow,
 )
 from core.settings import Settings
 from player_api.live_viewers import LiveViewers, count_key
-from tests.conftest import REDIS_TEST_URL, make_settings, store_of
+from tests.conftest import REDIS_TEST_URL, make_settings, store_of, worldwide_live
 from tests.published import add_asset
 from web.app import create_app
 
@@ -37,16 +36,6 @@ MEDIA = (
     b'#EXT-X-MAP:URI="init-1.mp4"\n#EXT-X-PROGRAM-DATE-TIME:2026-11-30T05:00:00.000Z\n'
     b"#EXTINF:1.000,\n7.m4s\n"
 )
-
-
-def live_grant(league: League) -> RightsGrant:
-    return RightsGrant(
-        scope_type="league",
-        scope_id=str(league.id),
-        license_type="live",
-        status="approved",
-        worldwide=True,
-    )
 
 
 def add_live(
@@ -81,7 +70,7 @@ def add_live(
 
 @pytest.fixture
 def licensed(db: Session, league: League) -> League:
-    db.add(live_grant(league))
+    db.add(worldwide_live(league))
     db.commit()
     return league
 
