@@ -225,21 +225,21 @@ function addMessage(panel, message) {
   }
   const node = messageNode(panel, message);
   panel.nodes.set(message.id, node);
+  const follow = nearBottom(panel.ui.list);
   panel.ui.list.append(node.li);
   while (panel.ui.list.children.length > MAX_SHOWN) {
     const first = panel.ui.list.firstElementChild;
     panel.nodes.delete(first.dataset.id);
     first.remove();
   }
-  stickToBottom(panel.ui.list);
+  if (follow) panel.ui.list.scrollTop = panel.ui.list.scrollHeight;
   // New comments fly over the video as they arrive too (the replay brings the older ones).
   if (panel.danmaku && panel.danmaku.liveArrivals && message.state === "visible") panel.danmaku.show(message);
 }
 
-function stickToBottom(list) {
-  // Keep following new comments unless the fan scrolled up to read older ones.
-  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-  if (nearBottom) list.scrollTop = list.scrollHeight;
+// Keep following new comments unless the fan scrolled up to read older ones.
+function nearBottom(list) {
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 40;
 }
 
 function removeMessages(panel, ids) {
@@ -257,6 +257,7 @@ async function loadHistory(panel) {
     const page = await api(`/v1/comments/${encodeURIComponent(panel.channel)}?limit=${HISTORY}${include}`, { headers: authHeaders(panel) });
     if (page.settings) paintMode(panel, page.settings);
     for (const message of page.messages || []) addMessage(panel, message);
+    panel.ui.list.scrollTop = panel.ui.list.scrollHeight; // start at the newest
   } catch (error) {
     setStatus(panel, t("commentsUnavailable", { message: error.message }));
   }

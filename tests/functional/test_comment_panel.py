@@ -1,0 +1,337 @@
+"""The comment panel in headless Chromium, on a real live stream's page (an ffmpeg publisher
+pushes RTMP to the edge of a live stack on a Redis database of its own): XSS payloads arrive
+as inert text, two pages see each other's comments, a moderator's delete removes a comment
+from the other page at once, refusals are shown in words, a dropped socket resumes with
+``?after=``, the phone layout fits, and a highlight offers the danmaku overlay.
+
+Fans register through the accounts API; the moderator is made in the database and signs in
+through the panel's own form."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import httpx2
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+
+from core import auth
+from core.db import session_scope
+from core.models import Asset, AssetStatus, League, Role
+from tests.conftest import worldwide_highlights
+from tests.functional.stack import Stack, make_partner, running_stack
+from tests.functional.test_fan_page import CHROMIUM_ARGS, PHONE, screenshot
+from tests.functional.test_live_page import publish, wait_playable
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+REDIS_URL = "redis://127.0.0.1:6379/4"  # this module's stack alone
+LEAGUE = "comment-panel"
+TITLE = "Comments final"
+PASSWORD = "panel-password-123"
+MODERATOR_EMAIL = "mod@panel.example.com"
+XSS = [
+    '<img src=x onerror="window.__xss=1;alert(1)">',
+    "<script>window.__xss=2;alert(2)</script>",
+    '<a href="javascript:window.__xss=3">click me</a>',
+]
+
+
+@dataclass(frozen=True)
+class Channels:
+    live: str  # a stream on air while the module runs
+    highlight: str  # a READY highlight (its files do not exist: only the page is tested)
+
+
+@pytest.fixture(scope="module")
+def panel_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("comment-panel")
+    with running_stack(tmp, live=True, overrides={"COURTSIDE_REDIS_URL": REDIS_URL}) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def channels(panel_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Channels]:
+    partner = make_partner(panel_stack, LEAGUE, live=True)
+    highlight = _highlight(panel_stack)
+    with session_scope(panel_stack.sessions) as session:
+        auth.create_user(
+            session,
+            email=MODERATOR_EMAIL,
+            handle="panel_mod",
+            password=PASSWORD,
+            role=Role.MODERATOR,
+        )
+    with httpx2.Client(base_url=panel_stack.base_url, timeout=30) as client:
+        created = client.post(
+            "/v1/live",
+            json={"league": LEAGUE, "title": TITLE},
+            headers={"Authorization": f"Bearer {partner}"},
+        ).json()
+        log = tmp_path_factory.mktemp("publisher") / "ffmpeg.log"
+        publisher = publish(f"{panel_stack.rtmp_url}/{created['stream_key']}", log)
+        try:
+            wait_playable(client, str(created["id"]))
+            yield Channels(str(created["id"]), highlight)
+        finally:
+            publisher.kill()
+            publisher.wait()
+
+
+def _highlight(stack: Stack) -> str:
+    with session_scope(stack.sessions) as session:
+        league = League(slug=f"{LEAGUE}-vod", name="Comment Panel VOD")
+        session.add(league)
+        session.flush()
+        session.add(worldwide_highlights(league))
+        now = datetime.now(UTC)
+        asset = Asset(
+            league_id=league.id, title="Danmaku clip", status=AssetStatus.READY, attempt=1
+        )
+        asset.duration_s, asset.ready_at, asset.playable_at = 10.0, now, now
+        session.add(asset)
+        session.flush()
+        asset.master_key = f"hls/{asset.id}/1/master.m3u8"
+        return str(asset.id)
+
+
+_fans = iter(range(1000))
+
+
+def fan_token(stack: Stack) -> str:
+    """A new fan account's session token, registered through the accounts API."""
+    n = next(_fans)
+    body = {"email": f"fan{n}@panel.example.com", "handle": f"panel_fan{n}", "password": PASSWORD}
+    response = httpx2.post(f"{stack.base_url}/v1/accounts", json=body, timeout=30)
+    assert response.status_code == 201, response.text
+    return str(response.json()["token"])
+
+
+def post(stack: Stack, channel: str, token: str, text: str) -> dict[str, object]:
+    response = httpx2.post(
+        f"{stack.base_url}/v1/comments/{channel}",
+        json={"text": text, "media_ms": None},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code in (200, 201, 202), response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@contextlib.contextmanager
+def fan_page(
+    browser: Browser,
+    token: str | None = None,
+    *,
+    phone: bool = False,
+    reduced_motion: Literal["reduce", "no-preference"] = "no-preference",
+) -> Iterator[Page]:
+    """A page in its own browser context (its own storage), signed in with ``token``."""
+    context: BrowserContext = browser.new_context(
+        viewport=PHONE if phone else DESKTOP,
+        is_mobile=phone,
+        has_touch=phone,
+        locale="en-GB",
+        reduced_motion=reduced_motion,
+    )
+    if token:
+        context.add_init_script(f"localStorage.setItem('courtside.session', {token!r})")
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def open_panel(page: Page, stack: Stack, channel: str, path: str = "live") -> None:
+    page.goto(f"{stack.base_url}/{path}/{channel}")
+    expect(page.locator("#comment-status")).to_have_text("Live comments connected.", timeout=20_000)
+
+
+def comment(page: Page, text: str) -> None:
+    page.get_by_label("Your comment").fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def texts(page: Page) -> list[str]:
+    return page.locator("#comment-list .comment-text").all_inner_texts()
+
+
+def _dismiss(dialog: Dialog, seen: list[Dialog]) -> None:
+    seen.append(dialog)
+    dialog.dismiss()  # a handled-for dialog left open would freeze the page
+
+
+def test_xss_payloads_arrive_as_inert_text(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    token = fan_token(panel_stack)
+    with fan_page(browser) as page:
+        dialogs: list[Dialog] = []
+        page.on("dialog", lambda dialog: _dismiss(dialog, dialogs))
+        open_panel(page, panel_stack, channels.live)
+        for payload in XSS:
+            post(panel_stack, channels.live, token, payload)
+        for payload in XSS:
+            expect(page.locator("#comment-list .comment-text", has_text=payload)).to_have_count(1)
+        items = page.locator("#comment-list")
+        assert items.locator("img, script, a, iframe, svg").count() == 0
+        assert page.evaluate("() => window.__xss") is None
+        page.reload()  # from history too
+        expect(page.locator("#comment-list .comment-text", has_text=XSS[0])).to_have_count(1)
+        assert items.locator("img, script, a").count() == 0
+        assert page.evaluate("() => window.__xss") is None
+        assert dialogs == []
+
+
+def test_two_pages_see_each_others_comments(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    with (
+        fan_page(browser, fan_token(panel_stack)) as one,
+        fan_page(browser, fan_token(panel_stack)) as two,
+    ):
+        open_panel(one, panel_stack, channels.live)
+        open_panel(two, panel_stack, channels.live)
+        comment(one, "Hello from page one")
+        expect(two.locator("#comment-list")).to_contain_text("Hello from page one", timeout=5_000)
+        comment(two, "And hello back from two")
+        expect(one.locator("#comment-list")).to_contain_text("And hello back from two")
+        expect(one.get_by_label("Your comment")).to_have_value("")
+        # Anonymous readers see the comments but no post box: a sign-in form instead.
+        with fan_page(browser) as reader:
+            open_panel(reader, panel_stack, channels.live)
+            expect(reader.locator("#comment-list")).to_contain_text("And hello back from two")
+            expect(reader.get_by_label("Your comment")).to_be_hidden()
+            expect(reader.get_by_role("button", name="Sign in")).to_be_visible()
+            expect(reader.locator(".comment-mod")).to_have_count(0)
+
+
+def test_a_moderators_delete_removes_the_comment_from_the_other_page(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    fan = fan_token(panel_stack)
+    with fan_page(browser, fan) as fan_view, fan_page(browser) as moderator:
+        open_panel(fan_view, panel_stack, channels.live)
+        open_panel(moderator, panel_stack, channels.live)
+        # The moderator signs in through the panel's own form.
+        moderator.get_by_label("Email").fill(MODERATOR_EMAIL)
+        moderator.get_by_label("Password").fill(PASSWORD)
+        moderator.get_by_role("button", name="Sign in").click()
+        expect(moderator.locator("#comment-who")).to_have_text("Signed in as panel_mod")
+        comment(fan_view, "Please delete me")
+        row = moderator.locator("#comment-list li", has_text="Please delete me")
+        expect(row).to_have_count(1)
+        expect(fan_view.locator(".comment-mod")).to_have_count(0)  # fans get no controls
+        row.get_by_role("button", name="Delete this comment by").click()
+        expect(fan_view.locator("#comment-list li", has_text="Please delete me")).to_have_count(
+            0, timeout=3_000
+        )
+        expect(row).to_have_count(0)
+
+
+def test_refusals_are_shown_in_words(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    with fan_page(browser, fan_token(panel_stack)) as page:
+        open_panel(page, panel_stack, channels.live)
+        for n in range(5):  # the bucket holds 3 in 2 s
+            comment(page, f"quick {n}")
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("Slow down: you can comment again in")
+
+
+def test_a_dropped_socket_resumes_after_the_last_seen_comment(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    token = fan_token(panel_stack)
+    with fan_page(browser) as page:
+        open_panel(page, panel_stack, channels.live)
+        post(panel_stack, channels.live, token, "before the drop")
+        expect(page.locator("#comment-list")).to_contain_text("before the drop")
+        # As the server does for a lagging client: close 4008, then resume at once.
+        page.evaluate("() => window.courtsideComments.socket.close(4008, 'lagging')")
+        post(panel_stack, channels.live, token, "while away")
+        expect(page.locator("#comment-list")).to_contain_text("while away", timeout=10_000)
+        url = page.evaluate("() => window.courtsideComments.socket.url")
+        assert "after=" in url
+        assert texts(page).count("while away") == 1
+        assert texts(page).count("before the drop") == 1
+
+
+def test_the_panel_fits_a_phone_and_is_keyboard_usable(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    with fan_page(browser, fan_token(panel_stack), phone=True) as phone:
+        open_panel(phone, panel_stack, channels.live)
+        overflow = phone.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+        assert overflow <= 0
+        box = phone.get_by_label("Your comment")
+        box.focus()
+        box.type("typed on a phone")
+        box.press("Enter")
+        expect(phone.locator("#comment-list")).to_contain_text("typed on a phone")
+        expect(phone.get_by_role("log", name="Comments, newest last")).to_be_visible()
+
+
+def test_a_highlight_offers_the_danmaku_overlay(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    token = fan_token(panel_stack)
+    with fan_page(browser) as page:
+        open_panel(page, panel_stack, channels.highlight, path="watch")
+        toggle = page.get_by_label("Comments over the video")
+        expect(toggle).not_to_be_checked()
+        toggle.check()
+        expect(page.locator("#danmaku")).to_be_visible()
+        post(panel_stack, channels.highlight, token, "flying <b>over</b> the clip")
+        flying = page.locator("#danmaku .danmaku-item", has_text="flying <b>over</b> the clip")
+        expect(flying).to_have_count(1)
+        assert page.locator("#danmaku b").count() == 0
+        assert page.locator("#danmaku").get_attribute("aria-hidden") == "true"
+    with fan_page(browser, reduced_motion="reduce") as still:
+        open_panel(still, panel_stack, channels.highlight, path="watch")
+        still.get_by_label("Comments over the video").check()
+        expect(still.locator("#danmaku")).to_have_class("danmaku still")
+
+
+def test_screenshot_of_the_live_page_with_comments(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    fans = [fan_token(panel_stack) for _ in range(3)]
+    lines = [
+        "What a start to the final!",
+        "Vilken räddning av målvakten!",  # (this machine's Chromium has no CJK font)
+        "Heja! Vilken match",
+        "<b>not bold</b> — comments are plain text",
+    ]
+    for n, line in enumerate(lines):
+        post(panel_stack, channels.live, fans[n % len(fans)], line)
+    with fan_page(browser, fans[0]) as page:
+        open_panel(page, panel_stack, channels.live)
+        page.wait_for_function(
+            "() => document.getElementById('video').currentTime > 0", timeout=30_000
+        )
+        newest = page.locator("#comment-list li", has_text="comments are plain text")
+        expect(newest).to_be_in_viewport()  # the list starts at the newest
+        screenshot(page, "live-comments.png")
