@@ -37,7 +37,7 @@ TokenQuery = Annotated[str | None, Query(max_length=200)]
 # How long a joining client waits for this process's fan-out to be subscribed.
 READY_TIMEOUT_S = 5.0
 SSE_KEEPALIVE_S = 15.0
-CLOSE_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 30.0
 _CLOSE_CODES: tuple[tuple[type[CourtsideError], int], ...] = (
     (NotAvailable, 4451),
     (Unauthenticated, 4401),
