@@ -159,28 +159,27 @@ class RedisComments:
         with unavailable_on_error():
             await self.client.publish(LIVE_PREFIX + channel, f"{audience} {dumps(event)}")
 
-    async def recent(self, channel: str, limit: int) -> list[dict[str, Any]] | None:
-        """The last ``limit`` messages (oldest first), or None when Redis holds fewer (a
-        young channel, or history lost in a restart: the archive knows better)."""
+    async def recent(self, channel: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """The last ``limit`` messages here (oldest first), and whether that is all of them:
+        False when Redis holds fewer (a young channel, or history lost in a restart)."""
         with unavailable_on_error():
             found = await self.client.xrevrange(f"comments:{channel}", count=limit)
         entries = cast("list[Entry]", found)
-        if len(entries) < limit:
-            return None
-        return await self._with_overlays(channel, entries[::-1])
+        return await self._with_overlays(channel, entries[::-1]), len(entries) >= limit
 
-    async def after(self, channel: str, after: str, limit: int) -> list[dict[str, Any]] | None:
-        """Messages after id ``after`` (oldest first), or None when history no longer
-        reaches back to it (trimmed, or lost in a restart)."""
+    async def after(
+        self, channel: str, after: str, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Messages here after id ``after`` (oldest first), and whether history reaches back
+        to it (False once trimmed past it, or lost in a restart)."""
         key = f"comments:{channel}"
         with unavailable_on_error():
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.xrange(key, count=1)
                 pipe.xrange(key, min=f"({after}", count=limit)
                 first, entries = await pipe.execute()
-        if not first or parse_id(first[0][0]) > parse_id(after):
-            return None
-        return await self._with_overlays(channel, entries)
+        complete = bool(first) and parse_id(first[0][0]) <= parse_id(after)
+        return await self._with_overlays(channel, entries), complete
 
     async def _with_overlays(self, channel: str, entries: Sequence[Entry]) -> list[dict[str, Any]]:
         if not entries:

@@ -30,6 +30,7 @@ from player_api.comments.model import (
     RateLimited,
     State,
     message_event,
+    parse_id,
 )
 from player_api.comments.redis_store import RedisComments
 from player_api.comments.text import TextRefused, clean, find_blocked, normalise
@@ -139,14 +140,17 @@ class Comments:
     async def history(
         self, channel: str, *, after: str | None, limit: int, moderator: bool
     ) -> list[dict[str, Any]]:
-        """Recent messages (or those after ``after``) from Redis, or from the archive when
-        Redis no longer reaches back that far; held ones for moderators only, hidden never."""
+        """Recent messages (or those after ``after``), oldest first: from Redis, merged with
+        the archive when Redis no longer reaches back that far (the archive alone could miss
+        a message Redis has and the archive is still committing). Held ones for moderators
+        only, hidden ones never."""
         if after is None:
-            found = await self.store.recent(channel, limit)
+            found, complete = await self.store.recent(channel, limit)
         else:
-            found = await self.store.after(channel, after, limit)
-        if found is None:
-            found = await self._db(lambda s: archive.history(s, channel, after=after, limit=limit))
+            found, complete = await self.store.after(channel, after, limit)
+        if not complete:
+            older = await self._db(lambda s: archive.history(s, channel, after=after, limit=limit))
+            found = merged(older, found, limit, oldest=after is not None)
         shown = {str(State.VISIBLE), str(State.HELD)} if moderator else {str(State.VISIBLE)}
         return [message for message in found if message["state"] in shown]
 
@@ -237,6 +241,17 @@ class Comments:
         await self._db(lambda s: archive.replace_blocked_terms(s, normalised))
         self._terms = (time.monotonic(), normalised)
         return normalised
+
+
+def merged(
+    archived: list[dict[str, Any]], recent: list[dict[str, Any]], limit: int, *, oldest: bool
+) -> list[dict[str, Any]]:
+    """Archive and Redis messages by id (Redis's copy wins: its likes are fresher), in
+    order; the oldest ``limit`` (a resume) or the newest (a join)."""
+    by_id = {message["id"]: message for message in archived}
+    by_id.update((message["id"], message) for message in recent)
+    ordered = [by_id[key] for key in sorted(by_id, key=parse_id)]
+    return ordered[:limit] if oldest else ordered[-limit:]
 
 
 def check_mode(settings: ChannelSettings, author: Author, now: datetime) -> None:
