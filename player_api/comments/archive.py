@@ -210,7 +210,7 @@ def replay(
 ) -> list[dict[str, Any]]:
     """Visible messages with media time in [from_ms, to_ms), at most ``per_s`` per second
     of video (the most liked first, then the earliest), in buckets by second."""
-    second = func.floor(CommentMessage.media_ms / 1000).label("second")
+    second = (CommentMessage.media_ms // 1000).label("second")
     rank = (
         func.row_number()
         .over(partition_by=second, order_by=(CommentMessage.likes.desc(), *_ASC))
