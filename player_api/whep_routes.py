@@ -63,7 +63,7 @@ async def whep_view(
 async def whep_end(
     stream_id: str, session_id: str, request: Request, principal: PrincipalDep
 ) -> Response:
-    """End a preview (the same caller as its POST)."""
+    """End a preview. **Who:** the same caller as its POST."""
     if not principal.is_authenticated:
         raise Unauthenticated("sign in or send an API key")
     await whep_viewers(request).end(session_id, stream_id, principal.label)

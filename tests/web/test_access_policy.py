@@ -16,6 +16,7 @@ PUBLIC = {
     ("GET", "/v1/highlights"),
     ("GET", "/v1/highlights/{asset_id}"),
     ("GET", "/v1/highlights/{asset_id}/poster"),
+    ("GET", "/v1/highlights/{asset_id}/storyboard/{file}"),
     ("POST", "/v1/views/{token}"),  # the playback token is the credential
     ("POST", "/v1/playback/{asset_id}"),
     ("GET", "/v1/stream/{token}/{path}"),  # the signed token is the credential

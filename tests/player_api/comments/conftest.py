@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.auth import SESSION_PREFIX, hash_secret
 from core.models import Asset, League, Role, User, UserSession, utcnow
 from core.settings import Settings
-from tests.conftest import make_settings, worldwide_highlights
+from tests.conftest import (
+    drop_database,
+    fresh_database,
+    make_settings,
+    unique_name,
+    worldwide_highlights,
+)
 from tests.published import add_asset
 from web.app import create_app
 
@@ -43,6 +49,15 @@ def settings(tmp_path: Path, pg_url: str) -> Iterator[Settings]:
         tmp_path, pg_url, redis_url=COMMENTS_REDIS_URL, comments_flush_ms=20, log_level="WARNING"
     )
     clear_comment_keys()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A database of the comment tests' own: they commit for real (see above), and what they
+    leave must not show in the other tests' catalog, accounts or counts."""
+    name = unique_name("courtside_comments")
+    yield fresh_database(name)
+    drop_database(name)
 
 
 @pytest.fixture
