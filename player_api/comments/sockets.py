@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -110,19 +109,21 @@ async def _history_frame(
 async def _run(
     websocket: WebSocket, comments: Comments, listener: Listener, caller: Joined
 ) -> None:
-    """Send, receive and watch for a stop together; the first to end ends the others."""
-    async with anyio.create_task_group() as group:
+    """Receive here, send from one task of the connection's own (the lighter the idle
+    connection, the more a process holds): the sender closes with the stop's code, which
+    ends the receiving too."""
+    sender = asyncio.ensure_future(_send(websocket, listener))
+    try:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await _receive(websocket, comments, listener, caller)
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
 
-        async def until_done(work: Awaitable[object]) -> None:
-            # The peer going away ends the connection like any other end.
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-                await work
-            group.cancel_scope.cancel()
 
-        group.start_soon(until_done, pump(listener, websocket.send_text))
-        group.start_soon(until_done, _receive(websocket, comments, listener, caller))
-        group.start_soon(until_done, listener.stopped.wait())
-    if listener.stopped.is_set():
+async def _send(websocket: WebSocket, listener: Listener) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        await pump(listener, websocket.send_text)
         await _close(websocket, listener.close_code)
 
 
