@@ -57,8 +57,9 @@ async def get_history(
     include: Annotated[str | None, Query(pattern="^held$")] = None,
 ) -> dict[str, Any]:
     """Visible messages, oldest first: the latest ``limit``, or the ``limit`` after the
-    message id ``after``; ``include=held`` adds held ones (moderators). **Who:** anyone who
-    may watch the item (anonymous too)."""
+    message id ``after``; ``include=held`` adds held ones (moderators). ``viewer`` says
+    whether the caller moderates this channel (moderators, admins, the league's partners)
+    and their author id. **Who:** anyone who may watch the item (anonymous too)."""
     if include:
         caller.require_moderator()
     channel = caller.channel.id
@@ -66,7 +67,14 @@ async def get_history(
         channel, after=after, limit=limit, moderator=include is not None
     )
     settings = await comments.settings(channel)
-    return {"channel": channel, "messages": messages, "settings": settings.event()}
+    author = caller.author.key if caller.author else None
+    viewer = {"moderator": caller.moderator, "author_id": author}
+    return {
+        "channel": channel,
+        "messages": messages,
+        "settings": settings.event(),
+        "viewer": viewer,
+    }
 
 
 @router.get("/{channel_id}/replay")

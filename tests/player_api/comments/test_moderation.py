@@ -199,7 +199,13 @@ def test_channel_modes(client: TestClient, db: Session, channel: Asset) -> None:
 def test_a_leagues_partner_moderates_its_own_channels_only(
     client: TestClient, db: Session, channel: Asset, league: League, other_league_channel: Asset
 ) -> None:
-    _partner, token = make_user(db, "partner", role=Role.PARTNER, leagues=[league])
+    partner, token = make_user(db, "partner", role=Role.PARTNER, leagues=[league])
+    assert history(client, channel.id, token)["viewer"] == {
+        "moderator": True,
+        "author_id": f"user:{partner.id}",
+    }
+    assert history(client, other_league_channel.id, token)["viewer"]["moderator"] is False
+    assert history(client, channel.id)["viewer"] == {"moderator": False, "author_id": None}
     own = client.put(
         f"/v1/comments/{channel.id}/settings", json={"mode": "closed"}, headers=bearer(token)
     )
