@@ -63,8 +63,11 @@ _OUT_TIME = re.compile(rb"^out_time_us=(\d+)$", re.MULTILINE)
 
 @benchmark("live")
 def live_benchmark() -> Measurement:
+    load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="courtside-bench-live-") as tmp:
         figures, inputs = measure(Path(tmp))
+    # Other work on the machine moves latency and speed: say how busy it was.
+    inputs |= {"load_1m_before": load_before, "load_1m_after": round(os.getloadavg()[0], 2)}
     return Measurement(inputs=inputs, figures=figures)
 
 
