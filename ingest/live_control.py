@@ -23,7 +23,7 @@ from core.events import LIVE_ALERT, LIVE_ENDED, LIVE_STARTED, emit
 from core.logging import fields
 from core.models import AssetStatus, LiveState, LiveStream, utcnow
 from core.settings import Settings
-from ingest.live_streams import ACTIVE, LIVE_REPLAY_TASK
+from ingest.live_streams import LIVE_REPLAY_TASK, STARTABLE
 from transcode.errors import TranscodeError
 from transcode.live_session import PublisherStatus
 
@@ -46,7 +46,7 @@ def claim_stream(
         update(LiveStream)
         .where(
             LiveStream.id == stream_id,
-            LiveStream.state.in_(ACTIVE),
+            LiveStream.state.in_(STARTABLE),
             or_(
                 LiveStream.task_id.is_(None),
                 LiveStream.task_id == task_id,
@@ -86,7 +86,7 @@ def _take(session: Session, stream_id: str, holder: str, token: str, now: dateti
         update(LiveStream)
         .where(
             LiveStream.id == stream_id,
-            LiveStream.state.in_(ACTIVE),
+            LiveStream.state.in_(STARTABLE),
             LiveStream.task_id == holder,
         )
         .values(task_id=token, heartbeat_at=now)
@@ -139,7 +139,7 @@ class DbLiveControl:
             stream = session.get(LiveStream, self.stream_id)
             if stream is None:
                 return PublisherStatus(False, 0, None, active=False, ladder=[])
-            active = stream.state in ACTIVE and stream.asset.status is not AssetStatus.DELETED
+            active = stream.state in STARTABLE and stream.asset.status is not AssetStatus.DELETED
             return PublisherStatus(
                 stream.publishing,
                 stream.sessions,
@@ -208,7 +208,7 @@ class DbLiveControl:
         """Ended (the replay task queued after the commit), or errored with a reason."""
         with session_scope(self.sessions) as session:
             stream = session.get_one(LiveStream, self.stream_id)
-            if stream.state not in ACTIVE:
+            if stream.state not in STARTABLE:
                 return
             stream.ended_at, stream.publishing = utcnow(), False
             data: dict[str, object] = {"sessions": stream.sessions}

@@ -5,7 +5,8 @@ A stream's catalog item is the Asset with the same id (origin ``live``), so righ
 translations, views and comments work on it unchanged. The stream key is a bearer secret
 shown once: only its SHA-256 hash is stored. nginx-rtmp asks ``on_publish`` for every
 publisher; the answer renames the stream from its key to its id, so the live workers pull
-``<rtmp_pull_url>/<stream id>`` and never need the key."""
+``<rtmp_pull_url>/<stream id>?pull=<token>`` (``on_play`` checks the token) and never need
+the key."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from core.auth import Principal, hash_secret, require_league
 from core.celery_app import enqueue_after_commit
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.events import LIVE_PUBLISHER_LEFT, LIVE_PUBLISHING, emit
-from core.models import LIVE_ORIGIN, Asset, AssetStatus, LiveState, LiveStream, Match
+from core.models import LIVE_ORIGIN, Asset, AssetStatus, LiveState, LiveStream, Match, utcnow
 from core.settings import Settings
 from ingest.uploads import league_by_slug
 
@@ -32,7 +33,6 @@ LIVE_REPLAY_TASK = "transcode.live_replay"
 STREAM_KEY_PREFIX = "cs_live_"
 # The stream accepts a publisher in these states (``live``: one that dropped is returning).
 STARTABLE = (LiveState.IDLE, LiveState.CONNECTING, LiveState.LIVE)
-ACTIVE = STARTABLE
 MAX_TITLE = 300
 
 
@@ -98,7 +98,7 @@ def create_stream(
 def _set_key(stream: LiveStream, key: str | None) -> str:
     stream.key_hash = hash_secret(key) if key else None
     stream.key_hint = key[-4:] if key else ""
-    stream.key_created_at = datetime.now().astimezone() if key else None
+    stream.key_created_at = utcnow() if key else None
     return key or ""
 
 
@@ -228,7 +228,7 @@ def orphaned_streams(session: Session, settings: Settings, now: datetime) -> lis
     """Streams with a publisher on air (or inside the reconnect grace) but no live task
     heard from lately: their worker was lost. Beat starts a new task for each."""
     candidates = session.scalars(
-        select(LiveStream).where(LiveStream.state.in_(ACTIVE), LiveStream.sessions > 0)
+        select(LiveStream).where(LiveStream.state.in_(STARTABLE), LiveStream.sessions > 0)
     )
     grace = timedelta(seconds=settings.live_reconnect_grace_s)
     return [
