@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     comments_rate_messages: int = Field(default=3, ge=1, le=1000)
     comments_rate_window_s: float = Field(default=2.0, gt=0, le=3600)
     comments_cooldown_s: float = Field(default=10.0, ge=0, le=3600)
+    # How often connected comment readers' rights are checked again (a revoked grant or a
+    # new blackout closes their connection with 4451).
+    comments_rights_recheck_s: float = Field(default=10.0, gt=0, le=3600)
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -31,6 +31,7 @@ class Joined:
     principal: Principal
     moderator: bool
     author: Author | None
+    viewer: Viewer
 
     def poster(self) -> Author:
         if self.author is None:
@@ -83,7 +84,7 @@ def _joined(
     now = datetime.now(UTC)
     channel, moderator = open_channel(session, rights, viewer, principal, channel_id, now)
     author = author_of(session, principal, moderator=moderator) if principal.id else None
-    return Joined(channel, principal, moderator, author)
+    return Joined(channel, principal, moderator, author, viewer)
 
 
 def join_connection(conn: HTTPConnection, channel_id: str, token: str | None) -> Joined:

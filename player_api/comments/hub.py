@@ -18,6 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from player_api.comments.model import parse_id
 from player_api.comments.redis_store import EVERYONE, LIVE_PREFIX
+from rights.model import Viewer
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class Listener:
     moderator: bool
     sse: bool
     queue: asyncio.Queue[str]
+    # Whose rights are re-checked while connected (None: moderators, who are exempt).
+    viewer: Viewer | None = None
     # Events that arrived while the connection's history was being read (None once live).
     held: list[Item] | None = field(default_factory=list)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
@@ -119,9 +122,11 @@ class Hub:
         self.ready = asyncio.Event()
         self._due = asyncio.Event()
 
-    def join(self, channel: str, *, moderator: bool, sse: bool) -> Listener:
+    def join(
+        self, channel: str, *, moderator: bool, sse: bool, viewer: Viewer | None = None
+    ) -> Listener:
         """A listener that holds live events back until ``release`` (after its history)."""
-        listener = Listener(moderator, sse, asyncio.Queue(self.queue_frames))
+        listener = Listener(moderator, sse, asyncio.Queue(self.queue_frames), viewer)
         self.rooms.setdefault(channel, Room()).listeners.add(listener)
         return listener
 
@@ -156,16 +161,16 @@ class Hub:
             batch, room.pending = Batch(room.pending), []
             for listener in [*room.listeners]:
                 if not listener.offer(batch):
-                    self._drop(channel, listener, LAGGING)
+                    self.drop(channel, listener, LAGGING)
 
-    def _drop(self, channel: str, listener: Listener, code: int) -> None:
+    def drop(self, channel: str, listener: Listener, code: int) -> None:
         listener.stop(code)
         self.leave(channel, listener)
 
     def drop_all(self, code: int) -> None:
         for channel, room in list(self.rooms.items()):
             for listener in [*room.listeners]:
-                self._drop(channel, listener, code)
+                self.drop(channel, listener, code)
 
     async def run(self) -> None:
         await asyncio.gather(self._read_forever(), self._flush_forever())

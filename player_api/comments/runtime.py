@@ -17,6 +17,7 @@ from core.settings import Settings
 from player_api.comments import archive
 from player_api.comments.archiver import Archiver
 from player_api.comments.hub import Hub
+from player_api.comments.recheck import recheck_forever
 from player_api.comments.redis_store import RateConfig, RedisComments
 from player_api.comments.service import Comments, Limits
 
@@ -53,14 +54,18 @@ async def comments_running(state: State) -> AsyncIterator[None]:
         flush_s=settings.comments_flush_ms / 1000,
         queue_frames=settings.comments_queue_frames,
     )
-    tasks = [asyncio.ensure_future(hub.run()), asyncio.ensure_future(archiver.run())]
+    recheck = recheck_forever(
+        hub, state.sessionmaker, state.rights, settings.comments_rights_recheck_s
+    )
+    tasks = [hub.run(), archiver.run(), recheck]
+    running = [asyncio.ensure_future(task) for task in tasks]
     try:
         yield
     finally:
         hub.drop_all(1001)  # "going away"
-        for task in tasks:
+        for task in running:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
         await client.aclose()
         await subscriber.aclose()
 

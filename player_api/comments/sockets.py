@@ -28,6 +28,7 @@ from player_api.comments.hub import LAGGING, Hub, Listener, pump
 from player_api.comments.model import CommentsUnavailable, State, dumps, error_event, is_id
 from player_api.comments.schemas import ClientFrame, LikeIn, PostIn, ReportIn
 from player_api.comments.service import Comments
+from rights.model import Viewer
 
 router = APIRouter(prefix="/v1/comments", tags=["comments"])
 
@@ -43,6 +44,11 @@ _CLOSE_CODES: tuple[tuple[type[CourtsideError], int], ...] = (
     (Forbidden, 4403),
     (NotFound, 4404),
 )
+
+
+def _rechecked(caller: Joined) -> Viewer | None:
+    """Whose rights the process re-checks while connected (moderators read regardless)."""
+    return None if caller.moderator else caller.viewer
 
 
 def close_code(exc: CourtsideError) -> int:
@@ -67,7 +73,7 @@ async def comments_socket(
 async def _serve(websocket: WebSocket, caller: Joined, after: str | None) -> None:
     comments, hub = comments_of(websocket.app.state), hub_of(websocket.app.state)
     channel = caller.channel.id
-    listener = hub.join(channel, moderator=caller.moderator, sse=False)
+    listener = hub.join(channel, moderator=caller.moderator, sse=False, viewer=_rechecked(caller))
     try:
         await _start(comments, hub, listener, caller, after)
     except CommentsUnavailable as exc:
@@ -196,7 +202,7 @@ async def comment_events(
     caller = await run_in_threadpool(join_connection, request, channel_id, token)
     resume = after or (last_event_id if last_event_id and is_id(last_event_id) else None)
     comments, hub = comments_of(request.app.state), hub_of(request.app.state)
-    listener = hub.join(caller.channel.id, moderator=False, sse=True)
+    listener = hub.join(caller.channel.id, moderator=False, sse=True, viewer=_rechecked(caller))
     try:
         last_id = await _start(comments, hub, listener, caller, resume)
     except CommentsUnavailable:

@@ -46,7 +46,12 @@ def clear_comment_keys(url: str = COMMENTS_REDIS_URL) -> None:
 def settings(tmp_path: Path, pg_url: str) -> Iterator[Settings]:
     clear_comment_keys()
     yield make_settings(
-        tmp_path, pg_url, redis_url=COMMENTS_REDIS_URL, comments_flush_ms=20, log_level="WARNING"
+        tmp_path,
+        pg_url,
+        redis_url=COMMENTS_REDIS_URL,
+        comments_flush_ms=20,
+        comments_rights_recheck_s=0.2,
+        log_level="WARNING",
     )
     clear_comment_keys()
 

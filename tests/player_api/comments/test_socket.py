@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from core.models import Asset, League, Role
+from core.models import Asset, League, RightsGrant, Role
 from tests.player_api.comments.conftest import make_user
 from tests.player_api.comments.helpers import history, post, receive, receive_until, send
 from tests.published import add_asset
@@ -148,3 +151,34 @@ def test_text_is_cleaned_and_limited(client: TestClient, db: Session, channel: A
 def test_media_time_is_clamped_to_the_clip(client: TestClient, db: Session, channel: Asset) -> None:
     _user, token = make_user(db, "ana")
     assert post(client, channel.id, token, "late", media_ms=99_000_000).json()["media_ms"] == 30_000
+
+
+def closed_with(ws: WebSocketTestSession) -> int:
+    """Read until the server closes; its close code."""
+    for _ in range(100):
+        try:
+            receive(ws)
+        except WebSocketDisconnect as closed:
+            return closed.code
+    raise AssertionError("still open")
+
+
+def test_a_revoked_grant_closes_open_readers_with_4451(
+    app: FastAPI, client: TestClient, db: Session, channel: Asset, league: League
+) -> None:
+    _mod, mod_token = make_user(db, "mod", role=Role.MODERATOR)
+    url = f"/v1/comments/{channel.id}/ws"
+    with (
+        client.websocket_connect(url) as fan,
+        client.websocket_connect(f"{url}?token={mod_token}") as moderator,
+    ):
+        receive(fan)
+        receive(moderator)
+        for grant in db.scalars(select(RightsGrant).where(RightsGrant.scope_id == str(league.id))):
+            grant.status = "revoked"
+        db.commit()
+        app.state.rights_cache.invalidate()
+        assert closed_with(fan) == 4451
+        # Moderators read whatever the rights: still connected, still served.
+        post(client, channel.id, mod_token, "still here")
+        assert receive_until(moderator, "message")["text"] == "still here"
