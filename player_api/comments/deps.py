@@ -43,6 +43,15 @@ class Joined:
             raise Forbidden("only the channel's moderators may do this")
 
 
+def signed_in(principal: PrincipalDep) -> None:
+    """For routes that need a caller: anonymous ones get 401 before anything is looked up."""
+    if not principal.is_authenticated:
+        raise Unauthenticated("sign in or send an API key")
+
+
+SIGNED_IN = [Depends(signed_in)]
+
+
 def comments_of(state: State) -> Comments:
     comments: Comments = state.comments
     return comments

@@ -12,7 +12,7 @@ from core.auth import require_role
 from core.deps import PrincipalDep
 from core.errors import InvalidInput
 from core.models import Role
-from player_api.comments.deps import CommentsDep, JoinedDep
+from player_api.comments.deps import SIGNED_IN, CommentsDep, JoinedDep
 from player_api.comments.model import ChannelSettings, Mode, State
 from player_api.comments.schemas import (
     BanIn,
@@ -30,14 +30,14 @@ MAX_PAGE = 200
 AfterQuery = Annotated[str | None, Query(max_length=40, pattern=r"^\d{1,20}-\d{1,10}$")]
 
 
-@router.get("/blocked-terms")
+@router.get("/blocked-terms", dependencies=SIGNED_IN)
 async def get_blocked_terms(principal: PrincipalDep, comments: CommentsDep) -> dict[str, Any]:
     """The blocked terms (global), in their normalised form. **Who:** moderators, admins."""
     require_role(principal, Role.MODERATOR)
     return {"terms": await comments.blocked_terms()}
 
 
-@router.put("/blocked-terms")
+@router.put("/blocked-terms", dependencies=SIGNED_IN)
 async def put_blocked_terms(
     body: BlockedTermsIn, principal: PrincipalDep, comments: CommentsDep
 ) -> dict[str, Any]:
@@ -96,7 +96,7 @@ async def get_replay(
     return {"channel": channel, "from_ms": from_ms, "to_ms": to_ms, "buckets": buckets}
 
 
-@router.post("/{channel_id}", status_code=status.HTTP_201_CREATED)
+@router.post("/{channel_id}", status_code=status.HTTP_201_CREATED, dependencies=SIGNED_IN)
 async def post_comment(body: PostIn, caller: JoinedDep, comments: CommentsDep) -> JSONResponse:
     """Post a message (the same rules as over the WebSocket): 201 with the message, or 202
     when it is held for review; 429 ``rate_limited``/``slow_mode`` with
@@ -108,7 +108,7 @@ async def post_comment(body: PostIn, caller: JoinedDep, comments: CommentsDep) -
     return JSONResponse(posted.event(), status_code=202 if held else 201)
 
 
-@router.put("/{channel_id}/settings")
+@router.put("/{channel_id}/settings", dependencies=SIGNED_IN)
 async def put_settings(body: SettingsIn, caller: JoinedDep, comments: CommentsDep) -> Any:
     """Channel mode (``open``, ``account_age`` with ``min_account_age_s``, ``verified``:
     accounts with a role badge, ``closed``) and slow mode (seconds between one author's
@@ -120,7 +120,7 @@ async def put_settings(body: SettingsIn, caller: JoinedDep, comments: CommentsDe
     return settings.event()
 
 
-@router.get("/{channel_id}/reports")
+@router.get("/{channel_id}/reports", dependencies=SIGNED_IN)
 async def get_reports(
     caller: JoinedDep, comments: CommentsDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> dict[str, Any]:
@@ -131,7 +131,9 @@ async def get_reports(
     return {"reports": await comments.reports(channel, limit)}
 
 
-@router.delete("/{channel_id}/{message_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{channel_id}/{message_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=SIGNED_IN
+)
 async def delete_comment(message_id: str, caller: JoinedDep, comments: CommentsDep) -> Response:
     """Hide a message; clients get a ``hide`` event at once. **Who:** the channel's
     moderators."""
@@ -140,7 +142,7 @@ async def delete_comment(message_id: str, caller: JoinedDep, comments: CommentsD
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{channel_id}/{message_id}/approve")
+@router.post("/{channel_id}/{message_id}/approve", dependencies=SIGNED_IN)
 async def approve_comment(
     message_id: str, caller: JoinedDep, comments: CommentsDep
 ) -> dict[str, Any]:
@@ -150,7 +152,7 @@ async def approve_comment(
     return await comments.approve(caller.channel.id, message_id)
 
 
-@router.post("/{channel_id}/{message_id}/likes")
+@router.post("/{channel_id}/{message_id}/likes", dependencies=SIGNED_IN)
 async def like_comment(message_id: str, caller: JoinedDep, comments: CommentsDep) -> Any:
     """Like a message once; clients get a ``likes`` event. **Who:** signed-in users and API
     keys that may watch the item."""
@@ -158,7 +160,11 @@ async def like_comment(message_id: str, caller: JoinedDep, comments: CommentsDep
     return {"id": message_id, "liked": likes is not None, "likes": likes}
 
 
-@router.post("/{channel_id}/{message_id}/reports", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{channel_id}/{message_id}/reports",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=SIGNED_IN,
+)
 async def report_comment(
     message_id: str, body: ReasonIn, caller: JoinedDep, comments: CommentsDep
 ) -> dict[str, Any]:
@@ -168,7 +174,9 @@ async def report_comment(
     return {"id": message_id, "reported": True}
 
 
-@router.post("/{channel_id}/timeouts", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/{channel_id}/timeouts", status_code=status.HTTP_204_NO_CONTENT, dependencies=SIGNED_IN
+)
 async def timeout_author(body: TimeoutIn, caller: JoinedDep, comments: CommentsDep) -> Response:
     """Stop an author posting in the channel for ``seconds``. **Who:** the channel's
     moderators."""
@@ -177,7 +185,7 @@ async def timeout_author(body: TimeoutIn, caller: JoinedDep, comments: CommentsD
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{channel_id}/bans")
+@router.post("/{channel_id}/bans", dependencies=SIGNED_IN)
 async def ban_author(body: BanIn, caller: JoinedDep, comments: CommentsDep) -> dict[str, Any]:
     """Ban an author from the channel and hide every message they posted there (clients
     get one ``hide`` event with their ids). **Who:** the channel's moderators."""
@@ -187,7 +195,9 @@ async def ban_author(body: BanIn, caller: JoinedDep, comments: CommentsDep) -> d
     return {"user_id": author, "hidden": hidden}
 
 
-@router.delete("/{channel_id}/bans/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{channel_id}/bans/{user_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=SIGNED_IN
+)
 async def unban_author(user_id: str, caller: JoinedDep, comments: CommentsDep) -> Response:
     """Lift a ban (hidden messages stay hidden). **Who:** the channel's moderators."""
     caller.require_moderator()
