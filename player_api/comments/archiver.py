@@ -46,11 +46,20 @@ class Archiver:
             await run_in_threadpool(self._write, [item for item, _ in batch])
         except SQLAlchemyError as exc:
             log.warning("comment archive write failed (%d messages): %s", len(batch), exc)
-            failure = ArchiveFailed("the comment could not be saved; try again")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(failure)
+            self._fail(batch)
+            return
+        except Exception:
+            # Whatever it was, this loop must live on: every later post waits on it.
+            log.exception("comment archive write failed (%d messages)", len(batch))
+            self._fail(batch)
             return
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
+
+    @staticmethod
+    def _fail(batch: list[tuple[Accepted, asyncio.Future[None]]]) -> None:
+        failure = ArchiveFailed("the comment could not be saved; try again")
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(failure)

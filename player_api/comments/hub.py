@@ -188,6 +188,9 @@ class Hub:
                 await self._read()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("comment fan-out lost Redis (%s); clients must resume", exc)
+            except Exception:
+                # Never leave the process without its fan-out: start again, clients resume.
+                log.exception("comment fan-out failed; clients must resume")
             self.ready.clear()
             # Anything published while we were away is missed: clients resume from history.
             self.drop_all(RESUME)

@@ -5,9 +5,11 @@ closes those who may not (4451), as playback re-checks every playlist request.""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +18,7 @@ from player_api.comments.hub import Hub, Listener
 from rights.model import ItemRights
 
 NOT_AVAILABLE = 4451
+log = logging.getLogger(__name__)
 
 
 def _rights(
@@ -56,6 +59,11 @@ async def recheck_forever(
     while True:
         await asyncio.sleep(interval_s)
         channels = list(hub.rooms)
-        if channels:
+        if not channels:
+            continue
+        try:
             items = await run_in_threadpool(_rights, sessions, rights, channels)
-            sweep(hub, items, rights, clock())
+        except SQLAlchemyError as exc:
+            log.warning("comment rights re-check skipped: %s", exc)
+            continue
+        sweep(hub, items, rights, clock())

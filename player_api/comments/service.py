@@ -4,6 +4,7 @@ archive. Moderation changes the archive first, then Redis, then tells every clie
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -19,11 +20,12 @@ from core.errors import NotFound
 from player_api.comments import archive
 from player_api.comments.access import Channel
 from player_api.comments.archive import Accepted
-from player_api.comments.archiver import Archiver
+from player_api.comments.archiver import ArchiveFailed, Archiver
 from player_api.comments.model import (
     Author,
     ChannelSettings,
     CommentRefused,
+    CommentsUnavailable,
     CommentTextRefused,
     Draft,
     Mode,
@@ -117,7 +119,13 @@ class Comments:
         state = State.HELD if held and not author.moderator else State.VISIBLE
         draft = Draft(channel.id, author, cleaned, now, media_time(channel, media_ms, now), state)
         message_id = await self.store.append(draft, moderators_only=state is State.HELD)
-        await self.archiver.add(Accepted(message_id, draft))
+        try:
+            await self.archiver.add(Accepted(message_id, draft))
+        except ArchiveFailed:
+            # Not durable, so not accepted: take back what clients were already shown.
+            with contextlib.suppress(CommentsUnavailable):
+                await self._hide(channel.id, [message_id])
+            raise
         return Posted(message_id, state, draft)
 
     async def settings(self, channel: str) -> ChannelSettings:
