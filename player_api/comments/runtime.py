@@ -34,17 +34,7 @@ def _archive_writer(sessions: sessionmaker[Session]) -> archive.Writer:
 async def comments_running(state: State) -> AsyncIterator[None]:
     """Puts ``comments`` and ``comments_hub`` on ``state`` while the server runs."""
     settings: Settings = state.settings
-    client = aioredis.Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=1, socket_timeout=5
-    )
-    # The subscriber reads with no timeout (a quiet channel is not an error) and never
-    # reconnects by itself: the hub must know when it missed events.
-    subscriber = aioredis.Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_connect_timeout=1,
-        retry=Retry(NoBackoff(), 0),
-    )
+    client, subscriber = _clients(settings.redis_url)
     archiver = Archiver(_archive_writer(state.sessionmaker))
     state.comments = Comments(
         _store(client, settings), state.sessionmaker, archiver, _limits(settings)
@@ -68,6 +58,19 @@ async def comments_running(state: State) -> AsyncIterator[None]:
         await asyncio.gather(*running, return_exceptions=True)
         await client.aclose()
         await subscriber.aclose()
+
+
+def _clients(url: str) -> tuple[aioredis.Redis, aioredis.Redis]:
+    """Commands, and the subscriber: it reads with no timeout (a quiet channel is not an
+    error) and never reconnects by itself (the hub must know when it may have missed
+    events)."""
+    client = aioredis.Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=1, socket_timeout=5
+    )
+    subscriber = aioredis.Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
+    return client, subscriber
 
 
 def _store(client: aioredis.Redis, settings: Settings) -> RedisComments:

@@ -10,7 +10,18 @@ from sqlalchemy.orm import Session
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from core.models import Asset, League, RightsGrant, Role
+from core.models import (
+    LIVE_ORIGIN,
+    Asset,
+    AssetStatus,
+    League,
+    LiveState,
+    LiveStream,
+    RightsGrant,
+    Role,
+    utcnow,
+)
+from tests.conftest import worldwide_live
 from tests.player_api.comments.conftest import make_user
 from tests.player_api.comments.helpers import history, post, receive, receive_until, send
 from tests.published import add_asset
@@ -182,3 +193,29 @@ def test_a_revoked_grant_closes_open_readers_with_4451(
         # Moderators read whatever the rights: still connected, still served.
         post(client, channel.id, mod_token, "still here")
         assert receive_until(moderator, "message")["text"] == "still here"
+
+
+def test_a_live_streams_channel_anchors_comments_to_program_date_time(
+    client: TestClient, db: Session, league: League
+) -> None:
+    db.add(worldwide_live(league))
+    live = Asset(
+        league_id=league.id,
+        title="Final, live",
+        origin=LIVE_ORIGIN,
+        status=AssetStatus.PROCESSING,
+        playable_at=utcnow(),
+    )
+    db.add(live)
+    db.flush()
+    db.add(LiveStream(id=live.id, league_id=league.id, state=LiveState.LIVE, started_at=utcnow()))
+    db.commit()
+    _fan, token = make_user(db, "fan")
+    seen_at_ms = int(utcnow().timestamp() * 1000) - 8_000  # the picture is 8 s behind
+    assert post(client, live.id, token, "goal!", media_ms=seen_at_ms).json()["media_ms"] == (
+        seen_at_ms
+    )
+    before = int(utcnow().timestamp() * 1000)
+    unanchored = post(client, live.id, token, "no time").json()["media_ms"]
+    assert before <= unanchored <= before + 5_000  # the server's clock
+    assert post(client, live.id, token, "nonsense", media_ms=5).json()["media_ms"] >= before
