@@ -110,6 +110,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         proxy_headers=False,  # client IPs come only through the trusted-proxy setting
+        # Comment fan-out sends one frame to thousands of sockets: compressing it per socket
+        # (permessage-deflate, which browsers ask for) would cost ~100 KiB of zlib state and
+        # a compression per connection; client frames are small comment actions.
+        ws_per_message_deflate=False,
+        ws_max_size=64 * 1024,
         log_level=settings.log_level.lower(),
     )
 
