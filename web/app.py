@@ -176,6 +176,15 @@ FAN_PAGES = (
 )  # fmt: skip
 
 
+# The studio page handles a stream key: no caching, no referrer, never framed by others.
+STUDIO_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
+
+
 def _add_pages(app: FastAPI) -> None:
     app.mount("/static", RevalidatedStaticFiles(directory=STATIC_DIR), name="static")
 
@@ -185,3 +194,10 @@ def _add_pages(app: FastAPI) -> None:
 
     for path in FAN_PAGES:
         app.add_api_route(path, fan_shell, methods=["GET"], include_in_schema=False)
+
+    def studio_page() -> FileResponse:
+        # The partner's go-live page (WHIP from the browser). It is static: the stream key is
+        # typed into it and sent only with the WHIP requests, so the page itself needs no auth.
+        return FileResponse(STATIC_DIR / "studio.html", headers=STUDIO_HEADERS)
+
+    app.add_api_route("/studio/{stream_id}", studio_page, methods=["GET"], include_in_schema=False)
