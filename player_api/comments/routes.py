@@ -57,21 +57,21 @@ async def get_history(
     include: Annotated[str | None, Query(pattern="^held$")] = None,
 ) -> dict[str, Any]:
     """Visible messages, oldest first: the latest ``limit``, or the ``limit`` after the
-    message id ``after``; ``include=held`` adds held ones (moderators). ``viewer`` says
+    message id ``after`` (``next_after`` continues: hidden messages are skipped, so a page
+    may hold fewer); ``include=held`` adds held ones (moderators). ``viewer`` says
     whether the caller moderates this channel (moderators, admins, the league's partners)
     and their author id. **Who:** anyone who may watch the item (anonymous too)."""
     if include:
         caller.require_moderator()
     channel = caller.channel.id
-    messages = await comments.history(
-        channel, after=after, limit=limit, moderator=include is not None
-    )
+    page = await comments.history(channel, after=after, limit=limit, moderator=include is not None)
     settings = await comments.settings(channel)
     author = caller.author.key if caller.author else None
     viewer = {"moderator": caller.moderator, "author_id": author}
     return {
         "channel": channel,
-        "messages": messages,
+        "messages": page.messages,
+        "next_after": page.last_id,
         "settings": settings.event(),
         "viewer": viewer,
     }

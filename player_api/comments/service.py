@@ -59,6 +59,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Page:
+    """Messages a reader may see, and the last id looked at (hidden ones included): where
+    the next page, or the live stream, carries on."""
+
+    messages: list[dict[str, Any]]
+    last_id: str | None
+
+
+@dataclass(frozen=True)
 class Posted:
     id: str
     state: State
@@ -147,7 +156,7 @@ class Comments:
 
     async def history(
         self, channel: str, *, after: str | None, limit: int, moderator: bool
-    ) -> list[dict[str, Any]]:
+    ) -> Page:
         """Recent messages (or those after ``after``), oldest first: from Redis, merged with
         the archive when Redis no longer reaches back that far (the archive alone could miss
         a message Redis has and the archive is still committing). Held ones for moderators
@@ -160,7 +169,8 @@ class Comments:
             older = await self._db(lambda s: archive.history(s, channel, after=after, limit=limit))
             found = merged(older, found, limit, oldest=after is not None)
         shown = {str(State.VISIBLE), str(State.HELD)} if moderator else {str(State.VISIBLE)}
-        return [message for message in found if message["state"] in shown]
+        last = found[-1]["id"] if found else after
+        return Page([message for message in found if message["state"] in shown], last)
 
     async def replay(
         self, channel: str, *, from_ms: int, to_ms: int, per_s: int

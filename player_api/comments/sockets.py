@@ -106,10 +106,9 @@ async def _history_frame(
     channel = caller.channel.id
     limits = comments.limits
     limit = limits.history_max if after else limits.join_history
-    history = await comments.history(channel, after=after, limit=limit, moderator=caller.moderator)
+    page = await comments.history(channel, after=after, limit=limit, moderator=caller.moderator)
     settings = await comments.settings(channel)
-    last_id = history[-1]["id"] if history else after
-    return dumps([settings.event(), *history]), last_id
+    return dumps([settings.event(), *page.messages]), page.last_id
 
 
 async def _run(

@@ -86,7 +86,9 @@ def test_delete_hides_the_message_everywhere_at_once(
         deleted = client.delete(f"/v1/comments/{channel.id}/{message}", headers=bearer(mod_token))
         assert deleted.status_code == 204
         assert receive_until(reader, "hide") == {"type": "hide", "ids": [message]}
-    assert history(client, channel.id)["messages"] == []
+    page = history(client, channel.id)
+    assert page["messages"] == []
+    assert page["next_after"] == message  # paging carries on past the hidden one
 
 
 def test_a_ban_hides_earlier_messages_and_refuses_new_ones(
