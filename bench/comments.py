@@ -65,6 +65,7 @@ RATE_PER_S = 50.0
 POST_S = 10.0
 DRAIN_S = 3.0
 IDLE_S = 3.0  # readers connected and silent before the RSS is read
+WS_PROTOCOL = "websockets-sansio"  # as web.cli's serve runs it
 WARM = 100  # readers connected before the first RSS reading
 CONNECT_CONCURRENCY = 64  # handshakes in flight at once
 CONNECT_TIMEOUT_S = 180.0
@@ -178,11 +179,13 @@ def ws_url(port: int, channel: str, token: str | None = None) -> str:
 
 
 def server_command(port: int) -> list[str]:
-    """One API process as ``courtside serve`` runs it: one worker, access log off."""
+    """One API process as ``courtside serve`` runs it: one worker, the sans-I/O WebSocket
+    protocol without permessage-deflate, access log off."""
     return [
         sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
         "--host", HOST, "--port", str(port),
         "--no-proxy-headers", "--no-access-log", "--log-level", "warning",
+        "--ws", WS_PROTOCOL, "--ws-per-message-deflate", "false", "--ws-max-size", str(64 * 1024),
     ]  # fmt: skip
 
 
@@ -391,7 +394,8 @@ def run_inputs(plan: Plan) -> dict[str, str | int | float | bool | None]:
     return {
         "servers": (
             f"{PROCESSES} x uvicorn --factory web.app:create_app (one worker each,"
-            " --no-access-log, uvloop and httptools when installed), environment=production"
+            f" --ws {WS_PROTOCOL} --ws-per-message-deflate false --no-access-log, uvloop and"
+            " httptools when installed), environment=production"
         ),
         "stack": "SQLite in a temp dir, Redis db 5 (flushed), channel: a READY GB-only highlight",
         "load_client": "python asyncio + websockets on uvloop, a separate process",

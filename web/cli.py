@@ -115,6 +115,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         # a compression per connection; client frames are small comment actions.
         ws_per_message_deflate=False,
         ws_max_size=64 * 1024,
+        # The sans-I/O protocol: ~10 KiB less per idle WebSocket than uvicorn's default legacy
+        # one and less CPU per frame (``make bench B=comments`` measured both).
+        ws="websockets-sansio",
         log_level=settings.log_level.lower(),
     )
 

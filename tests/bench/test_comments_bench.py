@@ -124,6 +124,8 @@ def test_servers_run_as_production_does() -> None:
     assert "--workers" not in command  # one worker: uvicorn itself
     assert "--no-access-log" in command
     assert "--no-proxy-headers" in command
+    assert command[command.index("--ws") + 1] == "websockets-sansio"  # as web.cli serve does
+    assert command[command.index("--ws-per-message-deflate") + 1] == "false"
     assert comments.settings_values(Path("/tmp/x"))["environment"] == "production"  # noqa: S108
 
 
