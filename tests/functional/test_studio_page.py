@@ -226,3 +226,22 @@ def test_the_studio_fits_a_phone_and_works_from_the_keyboard(
     phone.get_by_role("button", name="Start camera").click()
     expect(phone.locator("#studio-state")).to_have_attribute("data-state", "preview")
     phone.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
+
+
+def test_the_page_says_when_the_server_ends_the_session(
+    stack: Stack, partner: str, page: Page
+) -> None:
+    stream_id, key = new_stream(stack, partner)
+    open_studio(page, stack, stream_id)
+    page.get_by_label("Stream key").fill(key)
+    with page.expect_response(lambda r: r.request.method == "POST" and "/whip" in r.url) as whip:
+        page.get_by_role("button", name="Go live").click()
+    session_url = stack.base_url + whip.value.headers["location"]
+    state = page.locator("#studio-state")
+    expect(state).to_have_attribute("data-state", "live", timeout=30_000)
+    ended = time.monotonic()
+    assert httpx2.delete(session_url, headers=bearer(key)).status_code == 204
+    expect(page.get_by_role("alert")).to_contain_text("lost or ended", timeout=45_000)
+    log.info("the page noticed the end after %.1f s", time.monotonic() - ended)
+    expect(state).to_have_attribute("data-state", "error")
+    expect(page.get_by_role("button", name="Go live")).to_be_enabled()

@@ -44,9 +44,9 @@ function setState(name, vars = {}) {
   els.state.textContent = t(`studioState_${name}`, vars);
   const live = name === "live";
   els.onAir.hidden = !live;
-  const busy = name === "connecting" || name === "live" || name === "stopping";
+  const busy = ["connecting", "live", "interrupted", "stopping"].includes(name);
   els.goLive.disabled = busy;
-  els.stop.disabled = !(name === "connecting" || name === "live");
+  els.stop.disabled = !busy || name === "stopping";
   els.key.readOnly = busy;
 }
 
@@ -145,8 +145,14 @@ async function publish(pc, key) {
     body: pc.localDescription.sdp,
   });
   if (response.status !== 201) throw await refusal(response);
-  const sessionUrl = response.headers.get("Location");
-  if (sessionUrl) studio.session = new URL(sessionUrl, location.origin).href;
+  const header = response.headers.get("Location");
+  const sessionUrl = header ? new URL(header, location.origin).href : null;
+  if (studio.pc !== pc) {
+    // Stopped while the server was answering: end the session it just opened.
+    if (sessionUrl) fetch(sessionUrl, { method: "DELETE", headers: { Authorization: `Bearer ${key}` } }).catch(() => {});
+    return;
+  }
+  studio.session = sessionUrl;
   await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
 }
 
@@ -158,10 +164,11 @@ function onConnectionState() {
     setState("live");
     startStats();
   } else if (connection === "disconnected") {
-    setState("connecting");
-  } else if (connection === "failed") {
+    setState("interrupted"); // ICE may still recover by itself; "failed" follows if not
+  } else if (connection === "failed" || connection === "closed") {
+    const wasLive = els.state.dataset.state === "live" || els.state.dataset.state === "interrupted";
     finish("error");
-    showError(t("studioErrorIce"));
+    showError(t(wasLive ? "studioErrorLost" : "studioErrorIce"));
   }
 }
 
@@ -187,6 +194,7 @@ async function goLive(event) {
     pc.addEventListener("connectionstatechange", onConnectionState);
     await publish(pc, key);
   } catch (error) {
+    if (!studio.pc && els.state.dataset.state !== "connecting") return; // stopped meanwhile
     finish("error");
     showError(error instanceof StudioError ? error.message : t("studioErrorFailed", { message: error.message || String(error) }));
   }
