@@ -49,7 +49,7 @@ function authHeaders(panel) {
 export async function mountComments(channel, { host, video, stage, live, mediaMs }) {
   const panel = {
     channel, video, live, mediaMs, token: sessionToken(), me: null, socket: null, lastId: null, retries: 0,
-    nodes: new Map(), closed: false, mode: null, danmaku: null, pending: new Map(),
+    nodes: new Map(), closed: false, mode: null, danmaku: null, pending: new Map(), moderator: null,
   };
   window.courtsideComments = panel; // for the browser tests and for anyone debugging
   panel.ui = buildPanel(panel);
@@ -117,6 +117,7 @@ function signInForm(panel) {
       storeToken(session.token);
       password.value = "";
       await whoAmI(panel);
+      await loadHistory(panel, 1); // whether this account moderates the channel
       reconnect(panel); // the socket posts as the signed-in fan from now on
     } catch (error) {
       showError(panel, error.message || t("signInFailed"));
@@ -140,8 +141,8 @@ async function whoAmI(panel) {
   root.querySelector("#comment-form").hidden = !panel.me;
   root.querySelector("#sign-in-form").hidden = Boolean(panel.me);
   root.querySelector("#comment-who").textContent = panel.me ? t("signedInAs", { handle: panel.me.handle }) : "";
-  root.classList.toggle("moderating", isModerator(panel));
-  for (const node of panel.nodes.values()) paintControls(panel, node);
+  panel.moderator = null;
+  paintModeration(panel);
 }
 
 async function doSignOut(panel) {
@@ -152,8 +153,16 @@ async function doSignOut(panel) {
   reconnect(panel);
 }
 
+// The history answer says whether the caller moderates this channel (moderators, admins and
+// the league's partners); the role is the guess until it has answered.
 function isModerator(panel) {
-  return Boolean(panel.me && MODERATORS.has(panel.me.role));
+  if (!panel.me) return false;
+  return panel.moderator ?? MODERATORS.has(panel.me.role);
+}
+
+function paintModeration(panel) {
+  panel.ui.root.classList.toggle("moderating", isModerator(panel));
+  for (const node of panel.nodes.values()) paintControls(panel, node);
 }
 
 // --- messages ---------------------------------------------------------------------------------
@@ -251,10 +260,14 @@ function removeMessages(panel, ids) {
   }
 }
 
-async function loadHistory(panel) {
+async function loadHistory(panel, limit = HISTORY) {
   const include = isModerator(panel) ? "&include=held" : "";
   try {
-    const page = await api(`/v1/comments/${encodeURIComponent(panel.channel)}?limit=${HISTORY}${include}`, { headers: authHeaders(panel) });
+    const page = await api(`/v1/comments/${encodeURIComponent(panel.channel)}?limit=${limit}${include}`, { headers: authHeaders(panel) });
+    if (page.viewer && typeof page.viewer.moderator === "boolean" && panel.me) {
+      panel.moderator = page.viewer.moderator;
+      paintModeration(panel);
+    }
     if (page.settings) paintMode(panel, page.settings);
     for (const message of page.messages || []) addMessage(panel, message);
     panel.ui.list.scrollTop = panel.ui.list.scrollHeight; // start at the newest
@@ -333,6 +346,14 @@ const HANDLERS = {
     if (node && typeof event.likes === "number") paintLikes(node, event.likes);
   },
   reported: (panel) => setStatus(panel, t("reported")),
+  // To moderators only: how many fans reported a message.
+  report: (panel, event) => {
+    const node = panel.nodes.get(event.id);
+    if (!node) return;
+    const old = node.li.querySelector(".comment-reports");
+    if (old) old.remove();
+    node.li.querySelector(".comment-author").after(h("span", { class: "comment-reports badge", text: t("reports", { n: event.reports || 1 }) }));
+  },
   ack: (panel, event) => {
     panel.pending.delete(event.nonce);
     hideError(panel);
@@ -370,6 +391,9 @@ export function errorText(event) {
     too_long: t("errTooLong", { n: MAX_LENGTH }),
     empty: t("errEmpty"),
     held_for_review: t("errHeld"),
+    verified_only: t("modeVerified"),
+    account_too_new: t("errTooNew"),
+    unauthenticated: t("signInToComment"),
   };
   return known[event.code] || event.message || event.code || t("errUnknown");
 }
