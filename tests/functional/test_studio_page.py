@@ -13,8 +13,10 @@ media permission granted Chromium shows addresses, not mDNS names, even without 
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import subprocess  # noqa: TID251 - ffprobe of a stored segment
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,12 +117,26 @@ def segments(stack: Stack, stream_id: str) -> list[Path]:
     return sorted((stack.media_dir / "live" / stream_id).glob("*/*.m4s"))
 
 
+def codecs_of_first_segment(stack: Stack, stream_id: str, tmp: Path) -> set[str]:
+    """The codecs in the first stored segment (with its rung's init segment), by ffprobe."""
+    segment = segments(stack, stream_id)[0]
+    joined = tmp / "first.mp4"
+    init = next(segment.parent.glob("init-*.mp4"))
+    joined.write_bytes(init.read_bytes() + segment.read_bytes())
+    argv = ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "json",
+            "-protocol_whitelist", "file", str(joined)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
+    return {stream["codec_name"] for stream in json.loads(done.stdout)["streams"]}
+
+
 def open_studio(page: Page, stack: Stack, stream_id: str) -> None:
     page.goto(f"{stack.base_url}/studio/{stream_id}")
     expect(page.get_by_role("heading", name="Studio")).to_be_visible()
 
 
-def test_go_live_from_the_browser_then_stop(stack: Stack, partner: str, page: Page) -> None:
+def test_go_live_from_the_browser_then_stop(
+    stack: Stack, partner: str, page: Page, tmp_path: Path
+) -> None:
     stream_id, key = new_stream(stack, partner)
     open_studio(page, stack, stream_id)
     page.get_by_label("Stream key").fill(key)
@@ -150,6 +166,7 @@ def test_go_live_from_the_browser_then_stop(stack: Stack, partner: str, page: Pa
     assert state["publishing"] is True, state
     wait_for(lambda: len(segments(stack, stream_id)) >= 2, 60, "HLS segments in the store")
     assert (stack.media_dir / "live" / stream_id / "master.m3u8").is_file()
+    assert codecs_of_first_segment(stack, stream_id, tmp_path) == {"h264", "aac"}
     log.info("connected %.1f s, stream live %.1f s after Go live", connected_s, live_s)
     expect(page.locator("#studio-stats")).to_contain_text("kbit/s", timeout=10_000)
     log.info("page says: %s", page.locator("#studio-stats").inner_text())
