@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 from websockets.asyncio.server import ServerConnection, serve
 
 from bench import comments
@@ -126,7 +127,23 @@ def test_servers_run_as_production_does() -> None:
     assert "--no-proxy-headers" in command
     assert command[command.index("--ws") + 1] == "websockets-sansio"  # as web.cli serve does
     assert command[command.index("--ws-per-message-deflate") + 1] == "false"
-    assert comments.settings_values(Path("/tmp/x"))["environment"] == "production"  # noqa: S108
+    values = comments.settings_values(Path("/tmp/x"), "postgresql+psycopg://db/x")  # noqa: S108
+    assert values["environment"] == "production"
+    assert values["database_url"] == "postgresql+psycopg://db/x"  # the archive as production's
+
+
+def test_a_fresh_postgresql_database_is_made_and_dropped() -> None:
+    name = f"courtside_bench_comments_test_{os.getpid()}"
+    with comments.fresh_database(name) as url:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM comment_messages")).scalar() == 0
+        engine.dispose()
+    admin = create_engine(comments.PG_ADMIN_URL)
+    with admin.connect() as conn:
+        query = text("SELECT count(*) FROM pg_database WHERE datname = :n")
+        assert conn.execute(query, {"n": name}).scalar() == 0
+    admin.dispose()
 
 
 def test_load_config_round_trips() -> None:
