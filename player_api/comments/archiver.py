@@ -49,6 +49,9 @@ class Archiver:
             self._fail(batch)
             return
         except Exception:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the server is stopping
             # Whatever it was, this loop must live on: every later post waits on it.
             log.exception("comment archive write failed (%d messages)", len(batch))
             self._fail(batch)

@@ -187,8 +187,10 @@ class Hub:
             try:
                 await self._read()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                _stop_if_cancelled()
                 log.warning("comment fan-out lost Redis (%s); clients must resume", exc)
             except Exception:
+                _stop_if_cancelled()
                 # Never leave the process without its fan-out: start again, clients resume.
                 log.exception("comment fan-out failed; clients must resume")
             self.ready.clear()
@@ -211,6 +213,14 @@ class Hub:
                 self.deliver(message["channel"][skip:], Item.parse(message["data"]))
             elif message["type"] == "psubscribe":
                 self.ready.set()
+
+
+def _stop_if_cancelled() -> None:
+    """redis-py may turn a cancellation (the server stopping) into a ConnectionError: a
+    loop that retried on it would never end, and the server's shutdown would hang."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def pump(listener: Listener, send: Callable[[str], Awaitable[None]]) -> None:

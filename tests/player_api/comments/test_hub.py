@@ -96,3 +96,21 @@ def test_the_sender_stops_on_the_sentinel() -> None:
         return sent
 
     assert asyncio.run(run()) == ["[1]"]
+
+
+def test_the_fan_out_stops_promptly_when_cancelled() -> None:
+    """A server stopping cancels the reader mid-read, again and again here. (Once, in a
+    full test run, redis-py surfaced such a cancellation as a ConnectionError and the
+    reader retried forever: see hub._stop_if_cancelled.)"""
+
+    async def run() -> None:
+        for _ in range(10):
+            client = aioredis.Redis.from_url(COMMENTS_REDIS_URL, decode_responses=True)
+            hub = Hub(client, flush_s=0.01, queue_frames=3)
+            task = asyncio.ensure_future(hub.run())
+            await asyncio.wait_for(hub.ready.wait(), 5)
+            task.cancel()
+            await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 3)
+            await client.aclose()
+
+    asyncio.run(run())
