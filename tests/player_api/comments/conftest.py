@@ -51,6 +51,9 @@ def settings(tmp_path: Path, pg_url: str) -> Iterator[Settings]:
         redis_url=COMMENTS_REDIS_URL,
         comments_flush_ms=20,
         comments_rights_recheck_s=0.2,
+        # 3 messages a minute, then 30 s: a slow machine cannot refill the bucket mid-test.
+        comments_rate_window_s=60,
+        comments_cooldown_s=30,
         log_level="WARNING",
     )
     clear_comment_keys()

@@ -148,13 +148,13 @@ def test_the_rate_limit_allows_a_burst_then_a_cool_down(
     assert refused.status_code == 429
     error = refused.json()["error"]
     assert error["code"] == "rate_limited"
-    assert 9_000 < error["details"]["retry_after_ms"] <= 10_000  # the cool-down
+    assert 29_000 < error["details"]["retry_after_ms"] <= 30_000  # the cool-down
     with client.websocket_connect(f"/v1/comments/{channel.id}/ws?token={token}") as ws:
         receive(ws)
         send(ws, type="post", text="still?", nonce="r")
         error = receive_until(ws, "error")
     assert error["code"] == "rate_limited"
-    assert error["retry_after_ms"] > 8_000
+    assert error["retry_after_ms"] > 25_000
 
 
 def test_slow_mode_spaces_one_authors_messages(
