@@ -59,7 +59,7 @@ def test_posts_through_either_process_reach_clients_of_both_in_order(
         assert reader.ids == accepted  # the same order everywhere: the ids' order
         assert reader.closes == [1000] or reader.closes == []
     latencies = [readers[0].received_at[m] - p.sent_at[m] for p in posters for m in p.accepted]
-    assert max(latencies) < 1.0
+    assert max(latencies) < 3.0  # generous: the figures are `bench comments`' job
 
 
 def test_websocket_posts_are_acked_and_reach_the_other_process(stack: CommentStack) -> None:
