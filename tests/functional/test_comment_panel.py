@@ -1,8 +1,10 @@
 """The comment panel in headless Chromium, on a real live stream's page (an ffmpeg publisher
 pushes RTMP to the edge of a live stack on a Redis database of its own): XSS payloads arrive
 as inert text, two pages see each other's comments, a moderator's delete removes a comment
-from the other page at once, refusals are shown in words, a dropped socket resumes with
-``?after=``, the phone layout fits, and a highlight offers the danmaku overlay.
+from the other page at once, likes and reports reach the other pages (report counts to
+moderators only), a ban hides the author's comments everywhere and refuses their next one,
+refusals are shown in words, a dropped socket resumes with ``?after=``, the phone layout
+fits, and a highlight offers the danmaku overlay.
 
 Fans register through the accounts API; the moderator is made in the database and signs in
 through the panel's own form."""
@@ -234,11 +236,7 @@ def test_a_moderators_delete_removes_the_comment_from_the_other_page(
     with fan_page(browser, fan) as fan_view, fan_page(browser) as moderator:
         open_panel(fan_view, panel_stack, channels.live)
         open_panel(moderator, panel_stack, channels.live)
-        # The moderator signs in through the panel's own form.
-        moderator.get_by_label("Email").fill(MODERATOR_EMAIL)
-        moderator.get_by_label("Password").fill(PASSWORD)
-        moderator.get_by_role("button", name="Sign in").click()
-        expect(moderator.locator("#comment-who")).to_have_text("Signed in as panel_mod")
+        sign_in_as_moderator(moderator)  # through the panel's own form
         comment(fan_view, "Please delete me")
         row = moderator.locator("#comment-list li", has_text="Please delete me")
         expect(row).to_have_count(1)
@@ -248,6 +246,64 @@ def test_a_moderators_delete_removes_the_comment_from_the_other_page(
             0, timeout=3_000
         )
         expect(row).to_have_count(0)
+
+
+def sign_in_as_moderator(page: Page) -> None:
+    page.get_by_label("Email").fill(MODERATOR_EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#comment-who")).to_have_text("Signed in as panel_mod")
+
+
+def test_likes_and_reports_reach_the_other_pages(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    author = fan_token(panel_stack)
+    with (
+        fan_page(browser, fan_token(panel_stack)) as fan,
+        fan_page(browser) as moderator,
+        fan_page(browser) as reader,
+    ):
+        for page in (fan, moderator, reader):
+            open_panel(page, panel_stack, channels.live)
+        sign_in_as_moderator(moderator)
+        post(panel_stack, channels.live, author, "Like and report me")
+        row = fan.locator("#comment-list li", has_text="Like and report me")
+        row.get_by_role("button", name="Like (0 likes)").click()
+        expect(row.locator(".comment-like")).to_have_attribute("aria-pressed", "true")
+        liked = reader.locator("#comment-list li", has_text="Like and report me")
+        expect(liked.get_by_role("button", name="Like (1 likes)")).to_be_visible()
+        row.get_by_role("button", name="Report").click()
+        expect(fan.locator("#comment-status")).to_have_text(
+            "Thank you: a moderator will look at it."
+        )
+        reported = moderator.locator("#comment-list li", has_text="Like and report me")
+        expect(reported.locator(".comment-reports")).to_have_text("1 reports")
+        expect(liked.locator(".comment-reports")).to_have_count(0)  # for moderators only
+
+
+def test_a_ban_hides_the_authors_comments_everywhere_and_stops_them(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    with (
+        fan_page(browser, fan_token(panel_stack)) as troll,
+        fan_page(browser) as moderator,
+        fan_page(browser) as reader,
+    ):
+        for page in (troll, moderator, reader):
+            open_panel(page, panel_stack, channels.live)
+        sign_in_as_moderator(moderator)
+        comment(troll, "first rude remark")
+        comment(troll, "second rude remark")
+        expect(reader.locator("#comment-list")).to_contain_text("second rude remark")
+        moderator.once("dialog", lambda dialog: dialog.accept())  # "Ban … and hide …?"
+        row = moderator.locator("#comment-list li", has_text="first rude remark")
+        row.get_by_role("button", name="Ban panel_fan").click()
+        rude = reader.locator("#comment-list li", has_text="rude remark")
+        expect(rude).to_have_count(0, timeout=3_000)
+        comment(troll, "third rude remark")
+        expect(troll.get_by_role("alert")).to_have_text("You are banned from commenting here.")
+        expect(reader.locator("#comment-list")).not_to_contain_text("third rude remark")
 
 
 def test_refusals_are_shown_in_words(
