@@ -2,12 +2,14 @@
 pushes RTMP to the edge of a live stack on a Redis database of its own): XSS payloads arrive
 as inert text, two pages see each other's comments, a moderator's delete removes a comment
 from the other page at once, likes and reports reach the other pages (report counts to
-moderators only), a ban hides the author's comments everywhere and refuses their next one,
-refusals are shown in words, a dropped socket resumes with ``?after=``, the phone layout
-fits, and a highlight offers the danmaku overlay.
+moderators only), a blocked term (evaded with full-width letters and a zero-width space) is
+held until a moderator approves it, a timed-out fan is told for how long, a ban hides the
+author's comments everywhere and refuses their next one, refusals are shown in words, a
+dropped socket resumes with ``?after=``, the phone layout fits, and a highlight offers the
+danmaku overlay.
 
 Fans register through the accounts API; the moderator is made in the database and signs in
-through the panel's own form."""
+through the panel's own form (or, where that is not the point, through the sessions API)."""
 
 from __future__ import annotations
 
@@ -304,6 +306,60 @@ def test_a_ban_hides_the_authors_comments_everywhere_and_stops_them(
         comment(troll, "third rude remark")
         expect(troll.get_by_role("alert")).to_have_text("You are banned from commenting here.")
         expect(reader.locator("#comment-list")).not_to_contain_text("third rude remark")
+
+
+def moderator_token(stack: Stack) -> str:
+    body = {"email": MODERATOR_EMAIL, "password": PASSWORD}
+    response = httpx2.post(f"{stack.base_url}/v1/sessions", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])
+
+
+def test_a_held_comment_waits_for_a_moderators_approval(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    token = moderator_token(panel_stack)
+    response = httpx2.put(
+        f"{panel_stack.base_url}/v1/comments/blocked-terms",
+        json={"terms": ["spoilerword"]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    with (
+        fan_page(browser, fan_token(panel_stack)) as fan,
+        fan_page(browser, token) as moderator,
+        fan_page(browser) as reader,
+    ):
+        for page in (fan, moderator, reader):
+            open_panel(page, panel_stack, channels.live)
+        comment(fan, "the \uff33\uff30\uff2f\uff29\uff2c\uff25\uff32\u200bword is out")  # evasion
+        alert = fan.get_by_role("alert")
+        expect(alert).to_have_text("Your comment is held for review by a moderator.")
+        held = moderator.locator("#comment-list li.held", has_text="word is out")
+        expect(held.locator(".comment-held")).to_have_text("Held for review")
+        held.get_by_role("button", name="Approve").click()
+        expect(reader.locator("#comment-list")).to_contain_text("word is out")
+        expect(moderator.locator("#comment-list li.held")).to_have_count(0)
+
+
+def test_a_timed_out_fan_is_told_when_they_may_comment_again(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    with (
+        fan_page(browser, fan_token(panel_stack)) as fan,
+        fan_page(browser, moderator_token(panel_stack)) as moderator,
+    ):
+        for page in (fan, moderator):
+            open_panel(page, panel_stack, channels.live)
+        comment(fan, "one too many")
+        row = moderator.locator("#comment-list li", has_text="one too many")
+        row.get_by_role("button", name="Time out panel_fan").click()
+        expect(moderator.locator("#comment-status")).to_have_text("Done.")
+        comment(fan, "and another")
+        expect(fan.get_by_role("alert")).to_contain_text(
+            "You are timed out: you can comment again in"
+        )
 
 
 def test_refusals_are_shown_in_words(
