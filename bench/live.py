@@ -131,6 +131,7 @@ def service_env(tmp: Path, port: int, rtmp_port: int) -> dict[str, str]:
         "COURTSIDE_LIVE_RECONNECT_GRACE_S": "3",
         # WebRTC on loopback only (aioice leaves loopback out unless told).
         "COURTSIDE_WEBRTC_HOST_ADDRESSES": '["127.0.0.1"]',
+        "COURTSIDE_WEBRTC_PEER_NETWORKS": '["127.0.0.0/8"]',
     }
 
 

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     # every interface but loopback, aioice's default; tests and containers name theirs).
     whep_max_viewers: int = Field(default=4, ge=0, le=50)
     webrtc_host_addresses: list[str] = Field(default_factory=list)
+    # Networks WebRTC peers may be reached at (empty: anywhere); tests keep it to loopback.
+    webrtc_peer_networks: list[str] = Field(default_factory=list)
     # WHIP ingest: peer connections one API process holds at most, the frame rate its
     # republisher encodes at, and how long a publisher may send nothing before it is dropped.
     whip_max_sessions: int = Field(default=4, ge=0, le=64)

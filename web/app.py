@@ -23,7 +23,7 @@ from core.db import engine_for, make_sessionmaker
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from core.storage import make_object_store
-from core.webrtc import restrict_host_addresses
+from core.webrtc import restrict_host_addresses, restrict_peer_networks
 from core.webrtc_sessions import SessionDirectory, listen_for_close
 from ingest.feed_routes import pull_router
 from ingest.feed_routes import router as feeds_router
@@ -99,6 +99,8 @@ def _add_webrtc(app: FastAPI, settings: Settings) -> None:
     host addresses (process-wide: see core.webrtc)."""
     if settings.webrtc_host_addresses:
         restrict_host_addresses(settings.webrtc_host_addresses)
+    if settings.webrtc_peer_networks:
+        restrict_peer_networks(settings.webrtc_peer_networks)
     app.state.whip = WhipSessions(WhipConfig.from_settings(settings), None)
     app.state.whep = WhepViewers(WhepConfig.from_settings(settings), None)
 

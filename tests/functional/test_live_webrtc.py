@@ -29,7 +29,10 @@ from tests.functional.stack import Stack, make_partner, running_stack
 from tests.webrtc_peers import publisher_offer, viewer_offer
 
 pytestmark = pytest.mark.timeout(240)
-LOOPBACK_ONLY = {"COURTSIDE_WEBRTC_HOST_ADDRESSES": '["127.0.0.1"]'}
+LOOPBACK_ONLY = {
+    "COURTSIDE_WEBRTC_HOST_ADDRESSES": '["127.0.0.1"]',
+    "COURTSIDE_WEBRTC_PEER_NETWORKS": '["127.0.0.0/8"]',
+}
 LEAGUE = "webrtc"
 
 
