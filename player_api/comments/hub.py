@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # Close codes a client acts on: both mean "reconnect with ?after=<last id seen>".
 LAGGING = 4008
 RESUME = 1012  # "service restart": the fan-out lost Redis; events may have been missed
+GOING_AWAY = 1001  # the server is stopping
 _RECONNECT_DELAY_S = 0.5
 
 

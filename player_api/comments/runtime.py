@@ -16,7 +16,7 @@ from starlette.datastructures import State
 from core.settings import Settings
 from player_api.comments import archive
 from player_api.comments.archiver import Archiver
-from player_api.comments.hub import Hub
+from player_api.comments.hub import GOING_AWAY, Hub
 from player_api.comments.recheck import recheck_forever
 from player_api.comments.redis_store import RateConfig, RedisComments
 from player_api.comments.service import Comments, Limits
@@ -52,7 +52,7 @@ async def comments_running(state: State) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        hub.drop_all(1001)  # "going away"
+        hub.drop_all(GOING_AWAY)
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)

@@ -24,8 +24,9 @@ from starlette.websockets import WebSocketDisconnect
 from core.errors import CourtsideError, Forbidden, NotFound, Unauthenticated
 from player_api.access import NotAvailable
 from player_api.comments.deps import Joined, comments_of, hub_of, join_connection
-from player_api.comments.hub import LAGGING, Hub, Listener, pump
+from player_api.comments.hub import GOING_AWAY, LAGGING, RESUME, Hub, Listener, pump
 from player_api.comments.model import CommentsUnavailable, State, dumps, error_event, is_id
+from player_api.comments.recheck import NOT_AVAILABLE
 from player_api.comments.schemas import ClientFrame, LikeIn, PostIn, ReportIn
 from player_api.comments.service import Comments
 from rights.model import Viewer
@@ -132,8 +133,16 @@ async def _send(websocket: WebSocket, listener: Listener) -> None:
         await _close(websocket, listener.close_code)
 
 
+_REASONS = {
+    LAGGING: "lagging: resume with ?after=",
+    RESUME: "resume with ?after=",
+    NOT_AVAILABLE: "not available where you are",
+    GOING_AWAY: "the server is stopping",
+}
+
+
 async def _close(websocket: WebSocket, code: int) -> None:
-    reason = "lagging: resume with ?after=" if code == LAGGING else "resume with ?after="
+    reason = _REASONS.get(code, "")
     # The close frame queues behind what the kernel still holds for a slow client; it gets a
     # while to read that far (its queue is already freed), then the connection is dropped.
     with contextlib.suppress(TimeoutError, RuntimeError, OSError, WebSocketDisconnect):
