@@ -299,6 +299,8 @@ class LoadStats:
     lagging_closes: int
     ack_p50_ms: float = 0.0
     ack_p99_ms: float = 0.0
+    first_p50_ms: float = 0.0
+    first_p99_ms: float = 0.0
     errors: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -388,6 +390,8 @@ def load_stats(data: Mapping[str, Any]) -> LoadStats:
         lagging_closes=int(data["lagging_closes"]),
         ack_p50_ms=float(data["ack_p50_ms"]),
         ack_p99_ms=float(data["ack_p99_ms"]),
+        first_p50_ms=float(data["first_p50_ms"]),
+        first_p99_ms=float(data["first_p99_ms"]),
         errors=dict(data.get("errors", {})),
     )
 
@@ -412,6 +416,9 @@ def figures_of(stats: LoadStats, readings: Readings, clients: int, warm: int) ->
         # Post to the poster's ack (accepted: rules checked, in Redis and the SQL archive).
         "ack_p50_ms": stats.ack_p50_ms,
         "ack_p99_ms": stats.ack_p99_ms,
+        # Post to the first reader of each process that got it (no fan-out spread yet).
+        "first_p50_ms": stats.first_p50_ms,
+        "first_p99_ms": stats.first_p99_ms,
         "rss_warm_mib": readings.before_kib / 1024,
         "rss_idle_mib": readings.idle_kib / 1024,
         # Cores kept busy while posting (of 2): what limited the run, when one is near 1.
@@ -456,6 +463,7 @@ class Tally:
     sent: dict[str, float] = field(default_factory=dict)  # text -> monotonic send time
     latencies: list[float] = field(default_factory=list)
     ack_latencies: list[float] = field(default_factory=list)  # post to its ack, per post
+    first_latencies: list[float] = field(default_factory=list)  # post to a process's first
     deliveries: int = 0
     first_post: float = 0.0
     last_delivery: float = 0.0
@@ -472,6 +480,8 @@ class Tally:
         found = self.parsed.get(frame)
         if found is None:
             found = self.parsed[frame] = self._parse(frame)
+            # The first reader of a process to get a batch: accept, Redis, the flush wait.
+            self.first_latencies.extend([now - sent_at for sent_at in found[1]])
             if len(self.parsed) > PARSED_FRAMES:
                 del self.parsed[next(iter(self.parsed))]  # the oldest
         last_id, sent_times = found
@@ -505,6 +515,7 @@ class Tally:
 
     def summary(self, clients: int) -> dict[str, Any]:
         latencies, acks = sorted(self.latencies), sorted(self.ack_latencies)
+        first = sorted(self.first_latencies)
         return {
             "event": "done",
             "clients": clients,
@@ -518,6 +529,8 @@ class Tally:
             "lagging_closes": self.lagging_closes,
             "ack_p50_ms": 1000 * percentile(acks, 0.50) if acks else 0.0,
             "ack_p99_ms": 1000 * percentile(acks, 0.99) if acks else 0.0,
+            "first_p50_ms": 1000 * percentile(first, 0.50) if first else 0.0,
+            "first_p99_ms": 1000 * percentile(first, 0.99) if first else 0.0,
         }
 
 
