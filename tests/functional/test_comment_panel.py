@@ -5,8 +5,8 @@ from the other page at once, likes and reports reach the other pages (report cou
 moderators only), a blocked term (evaded with full-width letters and a zero-width space) is
 held until a moderator approves it, a timed-out fan is told for how long, a ban hides the
 author's comments everywhere and refuses their next one, refusals are shown in words, a
-dropped socket resumes with ``?after=``, the phone layout fits, and a highlight offers the
-danmaku overlay.
+dropped socket resumes with ``?after=``, the phone layout fits, and on a highlight (a real
+4 s clip) the danmaku overlay replays comments when the video reaches their media time.
 
 Fans register through the accounts API; the moderator is made in the database and signs in
 through the panel's own form (or, where that is not the point, through the sessions API)."""
@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 import httpx2
@@ -33,11 +33,11 @@ from playwright.sync_api import (
 
 from core import auth
 from core.db import session_scope
-from core.models import Asset, AssetStatus, League, Role
-from tests.conftest import worldwide_highlights
-from tests.functional.stack import Stack, make_partner, running_stack
+from core.models import Role
+from tests.functional.stack import Stack, make_partner, running_stack, wait_for_status
 from tests.functional.test_fan_page import CHROMIUM_ARGS, PHONE, screenshot
 from tests.functional.test_live_page import publish, wait_playable
+from tests.media import make_clip
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -56,7 +56,7 @@ XSS = [
 @dataclass(frozen=True)
 class Channels:
     live: str  # a stream on air while the module runs
-    highlight: str  # a READY highlight (its files do not exist: only the page is tested)
+    highlight: str  # a READY 4 s highlight of the same league
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def panel_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def channels(panel_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Channels]:
     partner = make_partner(panel_stack, LEAGUE, live=True)
-    highlight = _highlight(panel_stack)
+    highlight = _highlight(panel_stack, partner, tmp_path_factory.mktemp("clip"))
     with session_scope(panel_stack.sessions) as session:
         auth.create_user(
             session,
@@ -94,21 +94,19 @@ def channels(panel_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> It
             publisher.wait()
 
 
-def _highlight(stack: Stack) -> str:
-    with session_scope(stack.sessions) as session:
-        league = League(slug=f"{LEAGUE}-vod", name="Comment Panel VOD")
-        session.add(league)
-        session.flush()
-        session.add(worldwide_highlights(league))
-        now = datetime.now(UTC)
-        asset = Asset(
-            league_id=league.id, title="Danmaku clip", status=AssetStatus.READY, attempt=1
+def _highlight(stack: Stack, partner: str, folder: Path) -> str:
+    """A real 4 s clip uploaded through the partner API and processed by the worker."""
+    source = make_clip(folder, seconds=4, width=320, height=180)
+    with httpx2.Client(base_url=stack.base_url, timeout=60) as client, source.open("rb") as f:
+        response = client.post(
+            "/v1/assets",
+            headers={"Authorization": f"Bearer {partner}"},
+            data={"league": LEAGUE, "title": "Danmaku clip"},
+            files={"file": ("clip.mp4", f, "video/mp4")},
         )
-        asset.duration_s, asset.ready_at, asset.playable_at = 10.0, now, now
-        session.add(asset)
-        session.flush()
-        asset.master_key = f"hls/{asset.id}/1/master.m3u8"
-        return str(asset.id)
+        asset_id = str(response.json()["id"])
+        assert wait_for_status(client, asset_id, partner, {"ready", "failed"})["status"] == "ready"
+    return asset_id
 
 
 _fans = iter(range(1000))
@@ -404,6 +402,45 @@ def test_the_panel_fits_a_phone_and_is_keyboard_usable(
         box.press("Enter")
         expect(phone.locator("#comment-list")).to_contain_text("typed on a phone")
         expect(phone.get_by_role("log", name="Comments, newest last")).to_be_visible()
+
+
+# Notes the video's time when the first comment enters the overlay.
+WATCH_FLIGHTS = """() => {
+  const video = document.getElementById('video');
+  new MutationObserver((changes, observer) => {
+    window.__flewAt = video.currentTime;
+    observer.disconnect();
+  }).observe(document.getElementById('danmaku'), { childList: true });
+}"""
+
+
+def post_at(stack: Stack, channel: str, token: str, text: str, media_ms: int) -> None:
+    response = httpx2.post(
+        f"{stack.base_url}/v1/comments/{channel}",
+        json={"text": text, "media_ms": media_ms},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_danmaku_replays_a_highlights_comments_at_their_media_time(
+    panel_stack: Stack, channels: Channels, browser: Browser
+) -> None:
+    token = fan_token(panel_stack)
+    post_at(panel_stack, channels.highlight, token, "at two and a half seconds", 2500)
+    with fan_page(browser) as page:
+        open_panel(page, panel_stack, channels.highlight, path="watch")
+        page.get_by_label("Comments over the video").check()
+        page.wait_for_function("() => window.courtsideComments.danmaku.byBucket.size > 0")
+        page.evaluate(WATCH_FLIGHTS)
+        page.evaluate(
+            "() => { const v = document.getElementById('video'); v.currentTime = 0; v.play(); }"
+        )
+        flying = page.locator("#danmaku .danmaku-item", has_text="at two and a half seconds")
+        expect(flying).to_have_count(1, timeout=15_000)
+        at = page.evaluate("() => window.__flewAt")
+        assert 2.2 <= at <= 3.0  # it flew when the video got there (timeupdate: ~0.25 s steps)
 
 
 def test_a_highlight_offers_the_danmaku_overlay(
