@@ -311,6 +311,7 @@ class Readings:
 
     before_kib: float
     idle_kib: float
+    cold_kib: float  # before the load client connected anything
     server_cpu_s: float
     client_cpu_s: float
     busy_s: float  # the whole machine's busy CPU time meanwhile
@@ -324,6 +325,7 @@ def run_load(
     servers' one-time costs paid) and once all are connected and idle; let it post."""
     path = tmp / "load.json"
     path.write_text(config.to_json())
+    cold = rss_kib(pids)
     command = [sys.executable, "-m", "bench.comments", "load", "--config", str(path)]
     with (tmp / "load.log").open("wb") as log:
         client = subprocess.Popen(
@@ -346,7 +348,7 @@ def run_load(
     finally:
         rights_bench.stop(client)
     spent = [b - a for a, b in zip(start, end, strict=True)]
-    return load_stats(done), Readings(before, idle, *spent)
+    return load_stats(done), Readings(before, idle, cold, *spent)
 
 
 def tell(stream: IO[bytes], line: str) -> None:
@@ -419,6 +421,9 @@ def figures_of(stats: LoadStats, readings: Readings, clients: int, warm: int) ->
         # Post to the first reader of each process that got it (no fan-out spread yet).
         "first_p50_ms": stats.first_p50_ms,
         "first_p99_ms": stats.first_p99_ms,
+        # The same from before any reader, the servers' one-time costs spread over them all.
+        "kib_per_conn_from_cold": max(readings.idle_kib - readings.cold_kib, 0.0) / clients,
+        "rss_cold_mib": readings.cold_kib / 1024,
         "rss_warm_mib": readings.before_kib / 1024,
         "rss_idle_mib": readings.idle_kib / 1024,
         # Cores kept busy while posting (of 2): what limited the run, when one is near 1.

@@ -45,6 +45,7 @@ def test_comments_is_registered() -> None:
 READINGS = comments.Readings(
     before_kib=100_000.0,
     idle_kib=157_000.0,
+    cold_kib=97_000.0,
     server_cpu_s=8.0,
     client_cpu_s=9.0,
     busy_s=19.0,
@@ -58,6 +59,7 @@ def test_figures_name_the_issue_targets() -> None:
     assert (figures["p50_ms"], figures["p99_ms"]) == (80.0, 200.0)
     # Per connection past the warm ones: the servers' one-time costs are not spread over them.
     assert figures["kib_per_conn"] == pytest.approx(30.0)
+    assert figures["kib_per_conn_from_cold"] == pytest.approx(30.0)
     assert (figures["server_cores"], figures["client_cores"]) == (0.8, 0.9)
     assert figures["other_busy_cores"] == pytest.approx(0.2)
     assert figures["clients"] == 2000
