@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from core.cancellation import raise_if_cancelling
+
 log = logging.getLogger(__name__)
 
 PREFIX = "courtside:webrtc"
@@ -94,6 +96,7 @@ async def listen_for_close(client: aioredis.Redis, on_close: CloseHandler) -> No
         try:
             await _listen_once(client, on_close)
         except RedisError as exc:
+            raise_if_cancelling()
             log.warning("webrtc close signals: %s; reconnecting", exc)
             await asyncio.sleep(1.0)
 

@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from core.auth import hash_secret
+from core.cancellation import raise_if_cancelling
 from core.errors import (
     Conflict,
     CourtsideError,
@@ -392,6 +393,7 @@ class WhipSessions:
             await asyncio.sleep(REFRESH_EVERY_S)
             for session in list(self._sessions.values()):
                 await self._record(session)
+            raise_if_cancelling()  # a Redis error may have stood in for the cancellation
 
     async def _lookup(self, session_id: str) -> SessionRecord | None:
         local = self._sessions.get(session_id)

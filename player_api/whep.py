@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from core.auth import Principal, require_league, require_role
+from core.cancellation import raise_if_cancelling
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.models import LiveState, LiveStream, Role
 from core.settings import Settings
@@ -256,6 +257,7 @@ class WhepViewers:
             await asyncio.sleep(REFRESH_EVERY_S)
             for viewer in list(self._viewers.values()):
                 await self._record(viewer)
+            raise_if_cancelling()  # a Redis error may have stood in for the cancellation
 
     async def _check_capacity(self, stream_id: str) -> None:
         count = sum(1 for v in self._viewers.values() if v.stream_id == stream_id)

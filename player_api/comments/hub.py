@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core.cancellation import raise_if_cancelling
 from player_api.comments.model import parse_id
 from player_api.comments.redis_store import EVERYONE, LIVE_PREFIX
 from rights.model import Viewer
@@ -188,10 +189,10 @@ class Hub:
             try:
                 await self._read()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                _stop_if_cancelled()
+                raise_if_cancelling()
                 log.warning("comment fan-out lost Redis (%s); clients must resume", exc)
             except Exception:
-                _stop_if_cancelled()
+                raise_if_cancelling()
                 # Never leave the process without its fan-out: start again, clients resume.
                 log.exception("comment fan-out failed; clients must resume")
             self.ready.clear()
@@ -214,14 +215,6 @@ class Hub:
                 self.deliver(message["channel"][skip:], Item.parse(message["data"]))
             elif message["type"] == "psubscribe":
                 self.ready.set()
-
-
-def _stop_if_cancelled() -> None:
-    """redis-py may turn a cancellation (the server stopping) into a ConnectionError: a
-    loop that retried on it would never end, and the server's shutdown would hang."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 async def pump(listener: Listener, send: Callable[[str], Awaitable[None]]) -> None:

@@ -101,7 +101,7 @@ def test_the_sender_stops_on_the_sentinel() -> None:
 def test_the_fan_out_stops_promptly_when_cancelled() -> None:
     """A server stopping cancels the reader mid-read, again and again here. (Once, in a
     full test run, redis-py surfaced such a cancellation as a ConnectionError and the
-    reader retried forever: see hub._stop_if_cancelled.)"""
+    reader retried forever: see core.cancellation.raise_if_cancelling.)"""
 
     async def run() -> None:
         for _ in range(10):
