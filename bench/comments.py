@@ -225,21 +225,9 @@ def server_command(port: int) -> list[str]:
 def running_server(env: dict[str, str], port: int, tmp: Path) -> Iterator[int]:
     """One API process answering on ``port`` while this yields its pid; stopped after."""
     log = tmp / f"server-{port}.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            server_command(port),
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with rights_bench.process(server_command(port), env, log) as server:
         rights_bench.wait_for_server(server, port, log)
         yield server.pid
-    finally:
-        rights_bench.stop(server)
 
 
 def check_channel(port: int, channel: str) -> None:

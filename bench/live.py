@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
@@ -42,13 +42,20 @@ import redis
 from bench import frame_code
 from bench.harness import Measurement, benchmark
 from bench.live_webrtc import measure_whep_latency
-from bench.rights import HOST, BenchmarkFailed, free_port, http, stop, wait_for_server
+from bench.rights import (
+    HOST,
+    BenchmarkFailed,
+    free_port,
+    http,
+    process,
+    stop,
+    wait_for_server,
+)
 from core import migrate
 from core.auth import create_api_key
 from core.db import engine_for, make_sessionmaker, session_scope
 from core.models import League, RightsGrant, Role
 
-ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/8"
 FPS = 30
 SIZE = f"{frame_code.WIDTH}x{frame_code.HEIGHT}"
@@ -155,22 +162,11 @@ def seed(db_url: str) -> str:
     return secret
 
 
-@contextmanager
-def service(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", *args],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        stop(process)
+def service(
+    args: list[str], env: dict[str, str], log: Path
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """A ``courtside`` command (``python -m web.cli``), stopped when the context ends."""
+    return process([sys.executable, "-m", "web.cli", *args], env, log)
 
 
 def request_json(

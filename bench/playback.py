@@ -129,21 +129,9 @@ def running_server(env: dict[str, str], port: int, log: Path) -> Iterator[int]:
     """The API on 127.0.0.1:``port``, answering when this yields uvicorn's pid, stopped
     whatever happens (uvicorn's supervisor stops its workers; SIGKILL to the group if it
     hangs)."""
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            server_command(port),
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with rights_bench.process(server_command(port), env, log) as server:
         rights_bench.wait_for_server(server, port, log)
         yield server.pid
-    finally:
-        rights_bench.stop(server)
 
 
 def check_endpoints(port: int, targets: dict[str, list[str]]) -> None:

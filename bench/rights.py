@@ -504,9 +504,18 @@ def running_server(env: dict[str, str], port: int, log: Path) -> Iterator[subpro
         "--host", HOST, "--port", str(port), "--workers", str(WORKERS),
         "--no-proxy-headers", "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
+    with process(command, env, log) as server:
+        wait_for_server(server, port, log)
+        yield server
+
+
+@contextmanager
+def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` run from the project root in a session of its own, its output in ``log``;
+    stopped whatever happens (see ``stop``)."""
     with log.open("wb") as out:
-        server = subprocess.Popen(
-            command,
+        started = subprocess.Popen(
+            argv,
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -515,10 +524,9 @@ def running_server(env: dict[str, str], port: int, log: Path) -> Iterator[subpro
             start_new_session=True,
         )
     try:
-        wait_for_server(server, port, log)
-        yield server
+        yield started
     finally:
-        stop(server)
+        stop(started)
 
 
 def wait_for_server(server: subprocess.Popen[bytes], port: int, log: Path) -> None:
